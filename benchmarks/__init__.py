@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints the figure it measures. Run them from the repository root."""

@@ -1,0 +1,1 @@
+"""Reusable code of the course: every notebook imports from here."""

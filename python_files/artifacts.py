@@ -1,0 +1,89 @@
+"""Where each stage keeps its files, and how they are written safely.
+
+Stages talk to each other only through files under one artifacts root:
+``artifacts/<profile>/`` in the repository, or ``$LLM_ARTIFACTS/<profile>/`` when that
+variable is set (on Colab it points into Google Drive, so the files outlive the session).
+Every path of the course comes from `Artifacts`; no notebook builds paths of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import CourseError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    root: Path
+
+    @classmethod
+    def for_profile(cls, profile_name: str) -> "Artifacts":
+        base = Path(os.environ["LLM_ARTIFACTS"]).expanduser() if os.environ.get("LLM_ARTIFACTS") \
+            else REPO_ROOT / "artifacts"
+        return cls(base / profile_name)
+
+    # stage 01
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.root / "tokenizer"
+
+    @property
+    def tokenizer(self) -> Path:
+        """The production tokenizer, in the `tokenizers` JSON format."""
+        return self.tokenizer_dir / "tokenizer.json"
+
+    @property
+    def scratch_bpe(self) -> Path:
+        """The from-scratch BPE model of notebook 01."""
+        return self.tokenizer_dir / "bpe_from_scratch.json"
+
+    # stage 02
+    @property
+    def pretrain_dir(self) -> Path:
+        return self.root / "pretrain"
+
+    def pretrain_tokens(self, split: str) -> Path:
+        return self.pretrain_dir / f"{split}.bin"
+
+    @property
+    def pretrain_meta(self) -> Path:
+        return self.pretrain_dir / "meta.json"
+
+    def show(self, path: Path) -> str:
+        """`path` as printed in a notebook: relative to the artifacts root, never absolute."""
+        return f"<artifacts>/{path.relative_to(self.root).as_posix()}"
+
+    def require(self, path: Path, notebook: str) -> Path:
+        """`path` if it exists; otherwise one sentence naming the notebook that writes it."""
+        if not path.exists():
+            raise CourseError(f"{self.show(path)} does not exist yet: run {notebook} first "
+                              f"(with the same LLM_PROFILE).")
+        return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it to `path` only if the block succeeds.
+
+    A run interrupted while writing leaves the old file (or none), never half a file:
+    `os.replace` is atomic on POSIX and Windows when both names are on the same disk.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")

@@ -1,0 +1,248 @@
+"""Where the text comes from: the embedded Python documentation, your own files, or the hub.
+
+A corpus is a list of `Document`s. Every source yields them in a deterministic order, so
+two runs of the course on the same machine see exactly the same text.
+
+`load_corpus(spec)` understands three kinds of spec (the `corpus` field of a profile, or the
+`LLM_CORPUS` environment variable):
+
+- ``python-docs``: the documentation of the running Python installation (offline);
+- ``hf:<dataset id>`` or ``hf:<dataset id>:<config>``: a Hugging Face hub dataset, streamed;
+- anything else: comma-separated paths or glob patterns of UTF-8 text files.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import inspect
+import itertools
+import sysconfig
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import CourseError
+
+PYTHON_DOCS = "python-docs"
+HUB_PREFIX = "hf:"
+
+# Folders of the standard library that hold tests, demos or third-party code, not documentation.
+SKIPPED_STDLIB_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
+                       "turtledemo", "__pycache__", "lib2to3", "ensurepip", "idlelib"}
+# os.path is implemented in posixpath.py; learners know it by its public name.
+MODULE_ALIASES = {"posixpath": "os.path"}
+# Long text files are cut into documents of about this many characters, at paragraph breaks,
+# so that a single book still gives a train/validation split by document.
+TEXT_FILE_DOCUMENT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of text, with a name that says where it came from.
+
+    For the Python documentation, `name` is the qualified name of the documented object
+    (``json.dumps``); stage 05 asks questions about these objects.
+    """
+
+    name: str
+    text: str
+    source: str
+
+
+def load_corpus(spec: str, max_bytes: int | None = None) -> list[Document]:
+    """Read the corpus named by `spec`, stopping once `max_bytes` of UTF-8 text are collected."""
+    if spec == PYTHON_DOCS:
+        documents = evenly_spread(list(python_docs()), max_bytes)
+    elif spec.startswith(HUB_PREFIX):
+        dataset_id, _, config = spec[len(HUB_PREFIX):].partition(":")
+        documents = take_bytes(hub_documents(dataset_id, config or None), max_bytes)
+    else:
+        documents = take_bytes(text_file_documents(expand_paths(spec)), max_bytes)
+    if not documents:
+        raise CourseError(f"The corpus {spec!r} holds no text: point LLM_CORPUS at files "
+                          f"or a dataset that contain some.")
+    return documents
+
+
+def take_bytes(documents: Iterable[Document], max_bytes: int | None) -> list[Document]:
+    """The first documents of a stream, until `max_bytes` of UTF-8 text are collected."""
+    taken, total = [], 0
+    for document in documents:
+        if max_bytes is not None and total >= max_bytes:
+            break
+        taken.append(document)
+        total += len(document.text.encode("utf-8"))
+    return taken
+
+
+def evenly_spread(documents: list[Document], max_bytes: int | None) -> list[Document]:
+    """Every k-th document, with k chosen so that about `max_bytes` are kept.
+
+    Taking the first documents of the alphabetical standard library would give a corpus
+    about `abc`, `argparse` and `asyncio` only; a stride keeps every corner of it.
+    """
+    total = sum(len(d.text.encode("utf-8")) for d in documents)
+    if max_bytes is None or total <= max_bytes:
+        return documents
+    stride = total / max_bytes
+    spread = [documents[int(i * stride)] for i in range(int(len(documents) / stride))]
+    return take_bytes(spread, max_bytes)
+
+
+# --- the embedded corpus: documentation of the running Python ------------------------------
+
+def python_docs(stdlib_dir: str | Path | None = None) -> Iterator[Document]:
+    """Docstrings of the standard library, then the pydoc topics (keywords, operators, ...).
+
+    Docstrings are read from the source files with `ast`, never by importing the modules:
+    importing arbitrary modules runs their code (some open windows, some start servers).
+    """
+    stdlib = Path(stdlib_dir or sysconfig.get_paths()["stdlib"])
+    for path in sorted(stdlib.rglob("*.py")):
+        module = module_name(path.relative_to(stdlib))
+        if module is not None:
+            yield from module_documents(path, module)
+    yield from pydoc_topics()
+
+
+def module_name(relative_path: Path) -> str | None:
+    """`json/decoder.py` -> `json.decoder`; None for private, test and demo files."""
+    parts = list(relative_path.with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    if not parts or any(part in SKIPPED_STDLIB_DIRS for part in relative_path.parts):
+        return None
+    if any(part.startswith("_") or "-" in part for part in parts):
+        return None
+    name = ".".join(parts)
+    return MODULE_ALIASES.get(name, name)
+
+
+def module_documents(path: Path, module: str) -> Iterator[Document]:
+    """One document for the module, and one for each public class, function and method."""
+    try:
+        with tokenize.open(path) as source:  # honours the file's encoding declaration
+            tree = ast.parse(source.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return  # a few stdlib files are templates or target other Python versions
+    yield from documented(tree, module, heading=f"Module {module}")
+    for node in tree.body:
+        if is_public_definition(node):
+            yield from documented(node, f"{module}.{node.name}")
+            if isinstance(node, ast.ClassDef):
+                for member in node.body:
+                    if is_public_definition(member):
+                        yield from documented(member, f"{module}.{node.name}.{member.name}",
+                                              is_method=True)
+
+
+def is_public_definition(node: ast.AST) -> bool:
+    definitions = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return isinstance(node, definitions) and not node.name.startswith("_")
+
+
+def documented(node: ast.AST, name: str, heading: str | None = None,
+               is_method: bool = False) -> Iterator[Document]:
+    """A Document for `node` if it has a docstring: a heading line, a blank line, the text."""
+    docstring = ast.get_docstring(node, clean=True)
+    if not docstring or not docstring.strip():
+        return
+    if heading is None:
+        heading = f"class {name}" if isinstance(node, ast.ClassDef) else \
+            f"{name}({signature(node, is_method)})"
+    yield Document(name=name, text=f"{heading}\n\n{docstring.strip()}", source=PYTHON_DOCS)
+
+
+def signature(function: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool) -> str:
+    """The parameter list as written in the source, without `self` or `cls` for methods."""
+    arguments = function.args
+    if is_method and arguments.args and arguments.args[0].arg in ("self", "cls"):
+        arguments = ast.arguments(**{**arguments.__dict__, "args": arguments.args[1:]})
+    return ast.unparse(arguments)
+
+
+def pydoc_topics() -> Iterator[Document]:
+    """The help topics of `help('topics')`: the language reference, shipped as data."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some Linux distributions package it separately
+        return
+    for key in sorted(topics):
+        yield Document(name=f"topic:{key}", text=f"{key}\n\n{inspect.cleandoc(topics[key])}",
+                       source=PYTHON_DOCS)
+
+
+# --- your own text files ---------------------------------------------------------------------
+
+def expand_paths(spec: str) -> list[Path]:
+    """Comma-separated paths or glob patterns -> the files they name, in sorted order."""
+    paths = []
+    for pattern in (part.strip() for part in spec.split(",") if part.strip()):
+        matches = sorted(glob.glob(str(Path(pattern).expanduser()), recursive=True))
+        if not matches:
+            raise CourseError(f"No file matches {pattern!r}: set LLM_CORPUS to '{PYTHON_DOCS}', "
+                              f"'{HUB_PREFIX}<dataset id>', or paths of your own text files.")
+        paths.extend(Path(match) for match in matches if Path(match).is_file())
+    return paths
+
+
+def text_file_documents(paths: Iterable[Path]) -> Iterator[Document]:
+    for path in paths:
+        for index, chunk in enumerate(paragraph_chunks(read_utf8(path))):
+            yield Document(name=f"{path.name}#{index}", text=chunk, source=path.name)
+
+
+def read_utf8(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CourseError(f"{path.name} is not UTF-8 text (byte {error.object[error.start]:#04x} "
+                          f"at position {error.start}): save it as UTF-8, for example with "
+                          f"`iconv -f latin1 -t utf-8`.") from None
+
+
+def paragraph_chunks(text: str, size: int = TEXT_FILE_DOCUMENT_CHARS) -> Iterator[str]:
+    """Group the paragraphs of `text` into chunks of about `size` characters."""
+    chunk: list[str] = []
+    length = 0
+    for paragraph in text.split("\n\n"):
+        chunk.append(paragraph)
+        length += len(paragraph)
+        if length >= size:
+            yield "\n\n".join(chunk)
+            chunk, length = [], 0
+    if chunk:
+        yield "\n\n".join(chunk)
+
+
+# --- Hugging Face hub datasets ---------------------------------------------------------------
+
+def hub_documents(path: str, config: str | None = None, split: str = "train",
+                  text_field: str = "text", data_files: str | list[str] | None = None
+                  ) -> Iterator[Document]:
+    """Stream the rows of a dataset with `datasets`, one Document per row's `text_field`.
+
+    `path` is a hub id (``roneneldan/TinyStories``) or a packaged loader (``json``,
+    ``parquet``) with `data_files`: the tests read fixture files of the hub schema that way.
+    Streaming reads only as many rows as the caller consumes, never the whole dataset.
+    """
+    import datasets
+
+    try:
+        rows = datasets.load_dataset(path, config, split=split, data_files=data_files,
+                                     streaming=True)
+        rows_iterator = iter(rows)
+        first = next(rows_iterator, None)
+    except Exception as error:  # network, authentication, offline mode, unknown id, ...
+        raise CourseError(f"Could not load the dataset {path!r} ({type(error).__name__}): "
+                          f"check the id and your connection (HF_HUB_OFFLINE must be unset), "
+                          f"or use LLM_CORPUS={PYTHON_DOCS} to work offline.") from None
+    if first is None:
+        return
+    if text_field not in first:
+        raise CourseError(f"The dataset {path!r} has no column {text_field!r} "
+                          f"(its columns: {', '.join(first)}).")
+    for index, row in enumerate(itertools.chain([first], rows_iterator)):
+        yield Document(name=f"{path}#{index}", text=row[text_field], source=path)

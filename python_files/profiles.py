@@ -1,0 +1,93 @@
+"""Profiles: one setting, `LLM_PROFILE`, picks every size in the course.
+
+- ``ci``: the tests, on 2 CPU cores, in a few minutes; the embedded corpus.
+- ``cpu``: a laptop, about 30 minutes for all notebooks; the embedded corpus.
+- ``colab``: a free Colab T4 (fp16), 1-2 hours; hub datasets.
+- ``gpu``: A100/H100s, also several through torchrun; a ~124M-parameter model.
+
+When `LLM_PROFILE` is unset, a machine with CUDA gets ``colab`` and any other gets ``cpu``;
+``gpu`` is only used when asked for. `LLM_CORPUS` replaces the profile's corpus (for example
+``LLM_CORPUS=data.txt`` to train on your own text).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+from .errors import CourseError
+
+FINEWEB_EDU = "hf:HuggingFaceFW/fineweb-edu:sample-10BT"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # data
+    corpus: str                     # see corpus.load_corpus: python-docs, files, or hf:<id>
+    corpus_max_bytes: int | None    # how much text stage 02 reads (None: all of it)
+    val_fraction: float             # share of documents held out for validation
+    # tokenizer
+    vocab_size: int                 # of the production tokenizer, special tokens included
+    bpe_train_bytes: int            # text given to the from-scratch trainer in notebook 01
+    tokenizer_train_bytes: int      # text given to the `tokenizers` trainer
+    # model
+    n_layer: int
+    n_head: int
+    n_embd: int
+    context_length: int
+    # pretraining
+    batch_size: int                 # sequences per forward pass on one device
+    grad_accum_steps: int           # forward passes per optimizer step
+    max_steps: int
+    learning_rate: float
+    warmup_steps: int
+    tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
+
+    def __str__(self) -> str:
+        width = max(len(f.name) for f in fields(self))
+        return "\n".join(f"{f.name:<{width}}  {getattr(self, f.name)}" for f in fields(self))
+
+
+PROFILES = {
+    "ci": Profile(
+        name="ci", corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1,
+        vocab_size=1024, bpe_train_bytes=150_000, tokenizer_train_bytes=300_000,
+        n_layer=2, n_head=2, n_embd=64, context_length=64,
+        batch_size=8, grad_accum_steps=1, max_steps=40, learning_rate=3e-3, warmup_steps=5,
+        tokenize_workers=2),
+    "cpu": Profile(
+        name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
+        vocab_size=4096, bpe_train_bytes=2_000_000, tokenizer_train_bytes=10_000_000,
+        n_layer=4, n_head=4, n_embd=256, context_length=256,
+        batch_size=16, grad_accum_steps=1, max_steps=2000, learning_rate=1e-3, warmup_steps=100),
+    "colab": Profile(
+        name="colab", corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
+        vocab_size=16384, bpe_train_bytes=5_000_000, tokenizer_train_bytes=200_000_000,
+        n_layer=8, n_head=8, n_embd=512, context_length=512,
+        batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200),
+    "gpu": Profile(
+        name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
+        vocab_size=32768, bpe_train_bytes=5_000_000, tokenizer_train_bytes=1_000_000_000,
+        n_layer=12, n_head=12, n_embd=768, context_length=1024,
+        batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
+        warmup_steps=700),
+}
+
+
+def default_profile_name() -> str:
+    import torch
+
+    return "colab" if torch.cuda.is_available() else "cpu"
+
+
+def active_profile() -> Profile:
+    """The profile named by `LLM_PROFILE` (or chosen for this machine), with `LLM_CORPUS` applied."""
+    name = os.environ.get("LLM_PROFILE") or default_profile_name()
+    if name not in PROFILES:
+        raise CourseError(f"LLM_PROFILE={name!r} is not a profile: use one of "
+                          f"{', '.join(PROFILES)}.")
+    profile = PROFILES[name]
+    if os.environ.get("LLM_CORPUS"):
+        profile = replace(profile, corpus=os.environ["LLM_CORPUS"])
+    return profile
