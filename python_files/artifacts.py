@@ -22,12 +22,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Artifacts:
     root: Path
+    shown_root: str     # how the root is printed: notebooks never show this machine's folders
 
     @classmethod
     def for_profile(cls, profile_name: str) -> "Artifacts":
-        base = Path(os.environ["LLM_ARTIFACTS"]).expanduser() if os.environ.get("LLM_ARTIFACTS") \
-            else REPO_ROOT / "artifacts"
-        return cls(base / profile_name)
+        if os.environ.get("LLM_ARTIFACTS"):
+            base, shown = Path(os.environ["LLM_ARTIFACTS"]).expanduser(), "$LLM_ARTIFACTS"
+        else:
+            base, shown = REPO_ROOT / "artifacts", "artifacts"
+        return cls(base / profile_name, f"{shown}/{profile_name}")
 
     # stage 01
     @property
@@ -57,8 +60,8 @@ class Artifacts:
         return self.pretrain_dir / "meta.json"
 
     def show(self, path: Path) -> str:
-        """`path` as printed in a notebook: relative to the artifacts root, never absolute."""
-        return f"<artifacts>/{path.relative_to(self.root).as_posix()}"
+        """`path` as printed in a notebook: from the artifacts root, never absolute."""
+        return f"{self.shown_root}/{path.relative_to(self.root).as_posix()}"
 
     def require(self, path: Path, notebook: str) -> Path:
         """`path` if it exists; otherwise one sentence naming the notebook that writes it."""

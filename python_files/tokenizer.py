@@ -64,7 +64,8 @@ class TextTokenizer:
         text = path.read_text(encoding="utf-8")
         backend = Tokenizer.from_str(text)
         backend.encode_special_tokens = True  # special-token strings in input stay plain text
-        missing = [name for name in SPECIAL_TOKENS if backend.token_to_id(name) is None]
+        registered = {t.content for t in backend.get_added_tokens_decoder().values() if t.special}
+        missing = [name for name in SPECIAL_TOKENS if name not in registered]
         if missing:
             raise CourseError(f"The tokenizer in {path.name} lacks the special tokens "
                               f"{', '.join(missing)}: train it again with notebook 01.")

@@ -1,0 +1,161 @@
+"""A GPT in the style of GPT-2: token + position embeddings, pre-norm transformer blocks,
+causal self-attention, a GELU MLP, a final LayerNorm, and an output head that shares its
+weights with the token embedding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    context_length: int      # the longest sequence the model sees (learned positions)
+    n_layer: int
+    n_head: int
+    n_embd: int
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}.")
+
+
+class CausalSelfAttention(nn.Module):
+    """Every position attends to itself and the positions before it, in `n_head` heads."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)   # queries, keys, values at once
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, C) -> q, k, v, each (B, n_head, T, C // n_head)."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.split_heads(x)
+        # softmax(q k^T / sqrt(d)) v with the future masked out, in one fused kernel
+        # (FlashAttention or memory-efficient attention on GPUs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    """Pre-norm: normalize, transform, add back. The residual stream itself is never normalized."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attn(self.ln1(x)))
+        return x + self.dropout(self.mlp(self.ln2(x)))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)       # token embeddings
+        self.wpe = nn.Embedding(config.context_length, config.n_embd)   # position embeddings
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        # GPT-2: scale the layers that write into the residual stream by 1/sqrt(2 * n_layer),
+        # so the stream's variance does not grow with depth
+        for name, parameter in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                loss_mask: torch.Tensor | None = None):
+        """Logits (B, T, vocab) for token ids (B, T); with `targets`, also the mean loss.
+
+        `loss_mask` (B, T) of 0/1 restricts the loss to some positions: supervised
+        fine-tuning learns only from the assistant's tokens.
+        """
+        B, T = idx.shape
+        if T > self.config.context_length:
+            raise ValueError(f"A sequence of {T} tokens is longer than the context of "
+                             f"{self.config.context_length}.")
+        positions = torch.arange(T, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(positions))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        return logits, masked_cross_entropy(logits, targets, loss_mask)
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, the tied embedding counted once."""
+        return sum(p.numel() for p in self.parameters())
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                         loss_mask: torch.Tensor | None) -> torch.Tensor:
+    losses = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
+                             reduction="none")
+    if loss_mask is None:
+        return losses.mean()
+    mask = loss_mask.reshape(-1).to(losses.dtype)
+    return (losses * mask).sum() / mask.sum().clamp(min=1)
+
+
+def parameter_count(config: GPTConfig) -> int:
+    """The parameter count, derived by hand from the architecture.
+
+    Embeddings: V*d (tokens, shared with the head) + T*d (positions).
+    Each block: LayerNorms 2 * 2d; attention d*3d + 3d and d*d + d; MLP d*4d + 4d and 4d*d + d,
+    which is 12 d^2 + 13 d in all. Final LayerNorm: 2d.
+    """
+    d = config.n_embd
+    return (config.vocab_size * d + config.context_length * d
+            + config.n_layer * (12 * d * d + 13 * d) + 2 * d)
+
+
+def flops_per_token(config: GPTConfig) -> int:
+    """Training FLOPs per token (forward + backward), as in the PaLM paper's appendix B.
+
+    6 per parameter that multiplies the token (the weights, the output head included, not the
+    position table) plus the attention scores and their weighted sum: 12 * layers * d * T.
+    """
+    matmul_parameters = parameter_count(config) - config.context_length * config.n_embd
+    return 6 * matmul_parameters + 12 * config.n_layer * config.n_embd * config.context_length

@@ -1,0 +1,66 @@
+"""Run the course's notebooks in order, headless, and save each with its outputs.
+
+    python -m python_files.run_notebooks              # every stage, the profile of this machine
+    LLM_PROFILE=ci python -m python_files.run_notebooks 01 02    # only stages 01 and 02
+
+Each notebook runs in a fresh kernel in its own folder, as when a learner opens it, and is
+saved in place with its outputs: open it afterwards to read the results. A failing notebook
+is saved too, with the error at the cell that failed, and the run stops there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from .artifacts import REPO_ROOT, Artifacts, atomic_write_text
+from .profiles import active_profile
+
+
+def course_notebooks(stages: list[str]) -> list[Path]:
+    """The notebooks of the stage folders (01_tokenizer/, ...), in course order."""
+    notebooks = sorted(REPO_ROOT.glob("[0-9][0-9]_*/*.ipynb"))
+    return [nb for nb in notebooks if not stages or nb.parent.name[:2] in stages]
+
+
+def run_notebook(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    finally:
+        atomic_write_text(path, nbformat.writes(notebook) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the course notebooks headless, in order.")
+    parser.add_argument("stages", nargs="*", help="two-digit stage numbers (default: all)")
+    args = parser.parse_args()
+    profile = active_profile()
+    notebooks = course_notebooks(args.stages)
+    print(f"profile {profile.name}: {len(notebooks)} notebooks")
+    started = time.perf_counter()
+    for number, path in enumerate(notebooks, start=1):
+        name = path.relative_to(REPO_ROOT).as_posix()
+        print(f"[{number}/{len(notebooks)}] {name} ...", end=" ", flush=True)
+        notebook_started = time.perf_counter()
+        try:
+            run_notebook(path)
+        except CellExecutionError as error:
+            print(f"failed: {error.ename}: {error.evalue}\nOpen {name} to see the cell that failed.")
+            return 1
+        print(f"{time.perf_counter() - notebook_started:.0f} s")
+    print(f"all done in {(time.perf_counter() - started) / 60:.1f} min; "
+          f"artifacts in {Artifacts.for_profile(profile.name).shown_root}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

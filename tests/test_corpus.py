@@ -1,0 +1,127 @@
+"""The corpus sources: the documentation reader on a fixture library and the real one, text
+files, and the hub loader on fixture files of the hub schemas."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from python_files.corpus import (PYTHON_DOCS, hub_documents, load_corpus, paragraph_chunks,
+                                 python_docs)
+from python_files.errors import CourseError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def write(path: Path, source: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def fake_stdlib(tmp_path):
+    write(tmp_path / "shapes" / "__init__.py", '''
+        """Shapes and their areas."""
+        import this_module_does_not_exist  # never imported: the reader only parses
+
+        def area(shape, *, unit="cm"):
+            """Return the area of shape."""
+
+        def _helper():
+            """Private: not documentation."""
+
+        class Circle:
+            """A round shape."""
+            def scale(self, factor):
+                """Make the circle bigger."""
+            def _grow(self):
+                """Private method."""
+        ''')
+    write(tmp_path / "_private.py", '"""A private module."""')
+    write(tmp_path / "test" / "test_shapes.py", '"""Tests are not documentation."""')
+    write(tmp_path / "posixpath.py", 'def join(a, *p):\n    """Join two or more pathname components."""\n')
+    write(tmp_path / "broken.py", '"""Not Python 3."""\nprint "hello"\n')
+    return tmp_path
+
+
+def test_python_docs_reads_public_docstrings_with_qualified_names(fake_stdlib):
+    documents = [d for d in python_docs(fake_stdlib) if not d.name.startswith("topic:")]
+    by_name = {d.name: d.text for d in documents}
+    assert list(by_name) == ["os.path.join", "shapes", "shapes.area", "shapes.Circle",
+                             "shapes.Circle.scale"]
+    assert by_name["shapes.area"] == "shapes.area(shape, *, unit='cm')\n\nReturn the area of shape."
+    assert by_name["shapes.Circle.scale"].startswith("shapes.Circle.scale(factor)\n")
+    assert by_name["shapes"] == "Module shapes\n\nShapes and their areas."
+
+
+def test_python_docs_is_deterministic(fake_stdlib):
+    assert list(python_docs(fake_stdlib)) == list(python_docs(fake_stdlib))
+
+
+def test_the_real_documentation_has_the_objects_stage_05_asks_about():
+    documents = load_corpus(PYTHON_DOCS)
+    names = {d.name for d in documents}
+    assert {"json.dumps", "os.path.join", "collections.Counter"} <= names
+    assert any(name.startswith("topic:") for name in names)
+
+
+def test_a_byte_budget_keeps_a_spread_of_the_library():
+    documents = load_corpus(PYTHON_DOCS, max_bytes=100_000)
+    assert 90_000 < sum(len(d.text.encode("utf-8")) for d in documents) <= 110_000
+    first_letters = {d.name[0].lower() for d in documents}
+    assert len(first_letters) > 10   # not just the modules that start with "a"
+
+
+def test_text_files_are_read_as_utf8_documents(tmp_path):
+    (tmp_path / "a.txt").write_text("First paragraph.\n\nSecond one.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Another file, ünïcode.", encoding="utf-8")
+    documents = load_corpus(str(tmp_path / "*.txt"))
+    assert [d.name for d in documents] == ["a.txt#0", "b.txt#0"]
+    assert documents[1].text == "Another file, ünïcode."
+
+
+def test_a_file_that_is_not_utf8_gets_one_clear_sentence(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(CourseError, match=r"latin1.txt is not UTF-8 text \(byte 0xe9 at position 3\)"):
+        load_corpus(str(tmp_path / "latin1.txt"))
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(CourseError, match="No file matches"):
+        load_corpus(str(tmp_path / "missing.txt"))
+
+
+def test_long_files_are_cut_at_paragraph_breaks():
+    paragraphs = [f"paragraph {i} " + "word " * 50 for i in range(40)]
+    chunks = list(paragraph_chunks("\n\n".join(paragraphs), size=1000))
+    assert len(chunks) > 5
+    assert "\n\n".join(chunks) == "\n\n".join(paragraphs)   # nothing lost, nothing cut mid-paragraph
+
+
+@pytest.mark.parametrize("fixture", ["tinystories.jsonl", "fineweb_edu.jsonl"])
+def test_hub_rows_become_documents(fixture):
+    rows = [json.loads(line) for line in (FIXTURES / fixture).read_text().splitlines()]
+    documents = list(hub_documents("json", data_files=str(FIXTURES / fixture)))
+    assert [d.text for d in documents] == [row["text"] for row in rows]
+
+
+def test_hub_parquet_files_load_the_same_way(tmp_path):
+    import pyarrow.json
+    import pyarrow.parquet
+
+    pyarrow.parquet.write_table(pyarrow.json.read_json(FIXTURES / "fineweb_edu.jsonl"),
+                                tmp_path / "part-0.parquet")
+    documents = list(hub_documents("parquet", data_files=str(tmp_path / "part-0.parquet")))
+    assert documents[1].text.startswith("A prime number")
+
+
+def test_a_missing_text_column_is_named():
+    with pytest.raises(CourseError, match="no column 'story'"):
+        list(hub_documents("json", data_files=str(FIXTURES / "tinystories.jsonl"), text_field="story"))
+
+
+def test_the_hub_offline_gives_one_clear_sentence():
+    # conftest sets HF_HUB_OFFLINE=1, as on a machine without network
+    with pytest.raises(CourseError, match="Could not load the dataset 'roneneldan/TinyStories'"):
+        load_corpus("hf:roneneldan/TinyStories")

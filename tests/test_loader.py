@@ -1,0 +1,45 @@
+"""The batch loader: windows of the token file, targets shifted by one, reproducible."""
+
+import numpy as np
+import pytest
+
+from python_files.errors import CourseError
+from python_files.loader import RandomWindows
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    tokens = np.memmap(tmp_path / "train.bin", dtype=np.uint16, mode="w+", shape=(5000,))
+    tokens[:] = (np.arange(5000) * 7919) % 4093   # distinct-looking ids at every position
+    tokens.flush()
+    return np.memmap(tmp_path / "train.bin", dtype=np.uint16, mode="r")
+
+
+def test_windows_are_slices_of_the_token_file(token_file):
+    loader = RandomWindows(token_file, context_length=32, batch_size=8, seed=1)
+    starts = RandomWindows(token_file, 32, 8, seed=1).window_starts()
+    inputs, targets = loader.next_batch()
+    assert inputs.shape == targets.shape == (8, 32)
+    for row, start in enumerate(starts):
+        assert inputs[row].tolist() == token_file[start:start + 32].tolist()
+        assert targets[row].tolist() == token_file[start + 1:start + 33].tolist()
+
+
+def test_windows_reach_the_end_of_the_file(token_file):
+    loader = RandomWindows(token_file, context_length=32, batch_size=4000, seed=0)
+    assert loader.window_starts().max() == len(token_file) - 33
+
+
+def test_the_saved_random_state_replays_the_same_batches(token_file):
+    loader = RandomWindows(token_file, 16, 4, seed=5)
+    loader.next_batch()
+    state = loader.state_dict()
+    expected = loader.next_batch()[0]
+    resumed = RandomWindows(token_file, 16, 4, seed=999)
+    resumed.load_state_dict(state)
+    assert resumed.next_batch()[0].equal(expected)
+
+
+def test_a_file_shorter_than_one_window_is_refused(token_file):
+    with pytest.raises(CourseError, match="fewer than one window"):
+        RandomWindows(token_file[:10], context_length=16, batch_size=2)

@@ -1,0 +1,75 @@
+"""The GPT model: shapes, causality, the parameter-count formula, the masked loss."""
+
+import math
+
+import pytest
+import torch
+
+from python_files.model import GPT, GPTConfig, flops_per_token, masked_cross_entropy, parameter_count
+
+SMALL = GPTConfig(vocab_size=97, context_length=16, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return GPT(SMALL).eval()
+
+
+def test_logits_have_one_score_per_vocabulary_entry(model):
+    idx = torch.randint(0, SMALL.vocab_size, (3, 10))
+    logits, loss = model(idx)
+    assert logits.shape == (3, 10, SMALL.vocab_size) and loss is None
+
+
+def test_changing_a_future_token_never_changes_earlier_logits(model):
+    idx = torch.randint(0, SMALL.vocab_size, (1, SMALL.context_length))
+    with torch.no_grad():
+        reference, _ = model(idx)
+        for position in range(SMALL.context_length):
+            changed = idx.clone()
+            changed[0, position] = (changed[0, position] + 1) % SMALL.vocab_size
+            logits, _ = model(changed)
+            assert torch.allclose(logits[0, :position], reference[0, :position], atol=1e-6)
+            assert not torch.allclose(logits[0, position], reference[0, position])
+
+
+@pytest.mark.parametrize("config", [SMALL, GPTConfig(50304, 1024, 12, 12, 768)])
+def test_parameter_count_matches_the_formula(config):
+    assert GPT(config).num_parameters() == parameter_count(config)
+
+
+def test_gpt2_small_has_124_million_parameters():
+    # GPT-2 small (vocab 50257, context 1024, 12 x 768) is known as the 124M model
+    assert round(parameter_count(GPTConfig(50257, 1024, 12, 12, 768)) / 1e6) == 124
+
+
+def test_flops_per_token_counts_six_per_matmul_weight_plus_attention():
+    config = SMALL
+    weights = parameter_count(config) - config.context_length * config.n_embd
+    attention = 12 * config.n_layer * config.n_embd * config.context_length
+    assert flops_per_token(config) == 6 * weights + attention
+
+
+def test_the_loss_at_initialization_is_close_to_uniform(model):
+    # targets independent of the inputs: with tied weights, the input token itself scores higher
+    idx, targets = torch.randint(0, SMALL.vocab_size, (2, 8, 16))
+    _, loss = model(idx, targets)
+    assert abs(loss.item() - math.log(SMALL.vocab_size)) < 0.2
+
+
+def test_the_loss_mask_selects_the_positions_that_count():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    targets = torch.randint(0, 7, (2, 5))
+    mask = torch.tensor([[0, 0, 1, 1, 0], [1, 0, 0, 0, 0]])
+    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1),
+                                                  reduction="none").reshape(2, 5)
+    expected = (per_token[0, 2] + per_token[0, 3] + per_token[1, 0]) / 3
+    assert torch.allclose(masked_cross_entropy(logits, targets, mask), expected)
+
+
+def test_weights_are_tied_and_sequences_longer_than_the_context_are_refused(model):
+    assert model.lm_head.weight is model.wte.weight
+    with pytest.raises(ValueError, match="longer than the context"):
+        model(torch.zeros(1, SMALL.context_length + 1, dtype=torch.long))

@@ -1,0 +1,63 @@
+"""Profile selection and the artifacts paths."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from python_files.artifacts import REPO_ROOT, Artifacts, atomic_path
+from python_files.errors import CourseError
+from python_files.model import GPTConfig
+from python_files.profiles import PROFILES, active_profile
+
+
+def test_an_unknown_profile_lists_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("LLM_PROFILE", "laptop")
+    with pytest.raises(CourseError, match="use one of ci, cpu, colab, gpu"):
+        active_profile()
+
+
+@pytest.mark.parametrize("cuda, expected", [(True, "colab"), (False, "cpu")])
+def test_without_a_setting_the_machine_picks_the_profile(monkeypatch, cuda, expected):
+    monkeypatch.delenv("LLM_PROFILE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert active_profile().name == expected
+
+
+def test_llm_corpus_replaces_the_corpus_of_the_profile(monkeypatch):
+    monkeypatch.setenv("LLM_CORPUS", "my_book.txt")
+    assert active_profile().corpus == "my_book.txt"
+    assert active_profile().vocab_size == PROFILES["ci"].vocab_size
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_describes_a_valid_model_with_ids_that_fit_uint16(name):
+    profile = PROFILES[name]
+    GPTConfig(profile.vocab_size, profile.context_length, profile.n_layer, profile.n_head, profile.n_embd)
+    assert profile.vocab_size <= 2**16
+
+
+def test_artifacts_live_under_the_profile_name(monkeypatch, tmp_path):
+    assert Artifacts.for_profile("ci").root == REPO_ROOT / "artifacts" / "ci"
+    monkeypatch.setenv("LLM_ARTIFACTS", str(tmp_path))
+    artifacts = Artifacts.for_profile("colab")
+    assert artifacts.tokenizer == tmp_path / "colab" / "tokenizer" / "tokenizer.json"
+    assert artifacts.show(artifacts.tokenizer) == "$LLM_ARTIFACTS/colab/tokenizer/tokenizer.json"
+
+
+def test_a_missing_input_names_the_notebook_to_run(tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/ci")
+    with pytest.raises(CourseError, match="artifacts/ci/tokenizer/tokenizer.json does not exist yet: "
+                                          "run 01_tokenizer first"):
+        artifacts.require(artifacts.tokenizer, "01_tokenizer")
+
+
+def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "checkpoint.bin"
+    path.write_text("good")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(path) as temporary:
+            temporary.write_text("half")
+            raise KeyboardInterrupt
+    assert path.read_text() == "good"
+    assert [p.name for p in Path(tmp_path).iterdir()] == ["checkpoint.bin"]
