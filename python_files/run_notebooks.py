@@ -11,6 +11,7 @@ is saved too, with the error at the cell that failed, and the run stops there.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ def run_notebook(path: Path) -> None:
     client = NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)   # the kernel's own start-up warnings
     finally:
         atomic_write_text(path, nbformat.writes(notebook) + "\n")
 
