@@ -7,21 +7,35 @@ one, so position t learns to predict token t + 1 from tokens 0..t.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
 from .errors import CourseError
 
 
+class Batch(NamedTuple):
+    inputs: torch.Tensor                 # (batch, context) token ids
+    targets: torch.Tensor                # the same windows, one token later
+    loss_mask: torch.Tensor | None       # 1 where the target counts (SFT), None: everywhere
+
+
 class RandomWindows:
-    """Endless batches of random windows from a 1-D array of token ids (often a memmap)."""
+    """Endless batches of random windows from a 1-D array of token ids (often a memmap).
+
+    With `loss_mask` (an array of 0/1 aligned with `tokens`), each batch carries the mask of
+    its targets: supervised fine-tuning learns only from the assistant's tokens.
+    """
 
     def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int,
-                 device: str | torch.device = "cpu", seed: int = 0):
+                 device: str | torch.device = "cpu", seed: int = 0,
+                 loss_mask: np.ndarray | None = None):
         if len(tokens) < context_length + 1:
             raise CourseError(f"The token file has {len(tokens)} tokens, fewer than one window of "
                               f"{context_length + 1}: use more text or a shorter context_length.")
         self.tokens = tokens
+        self.loss_mask = loss_mask
         self.context_length = context_length
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -30,15 +44,24 @@ class RandomWindows:
     def window_starts(self) -> np.ndarray:
         return self.rng.integers(0, len(self.tokens) - self.context_length, size=self.batch_size)
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def next_batch(self) -> Batch:
         """Inputs and targets, each (batch_size, context_length) int64 on the device."""
-        windows = np.stack([self.tokens[start:start + self.context_length + 1]
-                            for start in self.window_starts()]).astype(np.int64)
-        batch = torch.from_numpy(windows)
+        starts = self.window_starts()
+        windows = self.to_device(self.windows(self.tokens, starts))
+        mask = None
+        if self.loss_mask is not None:
+            mask = self.to_device(self.windows(self.loss_mask, starts))[:, 1:]
+        return Batch(windows[:, :-1], windows[:, 1:], mask)
+
+    def windows(self, array: np.ndarray, starts: np.ndarray) -> torch.Tensor:
+        length = self.context_length + 1
+        return torch.from_numpy(np.stack([array[s:s + length] for s in starts]).astype(np.int64))
+
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             # page-locked memory lets the copy run asynchronously while the GPU keeps working
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
-        return batch[:, :-1], batch[:, 1:]
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch
 
     def state_dict(self) -> dict:
         """The random state: saved in checkpoints so a resumed run sees the same batches."""

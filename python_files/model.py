@@ -27,6 +27,27 @@ class GPTConfig:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}.")
 
 
+class KVCache:
+    """The keys and values of every token seen so far, per layer, for fast generation.
+
+    Without a cache, each new token re-runs the model over the whole sequence; with it, only
+    the new token goes through the model and attends to the stored keys and values.
+    """
+
+    def __init__(self, n_layer: int):
+        self.keys: list[torch.Tensor | None] = [None] * n_layer
+        self.values: list[torch.Tensor | None] = [None] * n_layer
+        self.length = 0     # tokens stored so far: the position of the next one
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Append this step's keys and values of `layer`; return all of them so far."""
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+
 class CausalSelfAttention(nn.Module):
     """Every position attends to itself and the positions before it, in `n_head` heads."""
 
@@ -43,12 +64,21 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.split_heads(x)
+        if cache is not None:
+            k, v = cache.extend(layer, k, v)
+        past = k.size(2) - T     # tokens already in the cache before this call
         # softmax(q k^T / sqrt(d)) v with the future masked out, in one fused kernel
         # (FlashAttention or memory-efficient attention on GPUs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+        if past == 0:
+            mask, causal = None, True
+        elif T == 1:
+            mask, causal = None, False      # one new token may see everything before it
+        else:
+            mask, causal = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past), False
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -74,8 +104,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.attn(self.ln1(x)))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.dropout(self.attn(self.ln1(x), cache, layer))
         return x + self.dropout(self.mlp(self.ln2(x)))
 
 
@@ -105,20 +135,24 @@ class GPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                loss_mask: torch.Tensor | None = None):
+                loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):
         """Logits (B, T, vocab) for token ids (B, T); with `targets`, also the mean loss.
 
         `loss_mask` (B, T) of 0/1 restricts the loss to some positions: supervised
-        fine-tuning learns only from the assistant's tokens.
+        fine-tuning learns only from the assistant's tokens. With a `cache`, `idx` continues
+        the tokens already in it.
         """
         B, T = idx.shape
-        if T > self.config.context_length:
-            raise ValueError(f"A sequence of {T} tokens is longer than the context of "
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.context_length:
+            raise ValueError(f"A sequence of {start + T} tokens is longer than the context of "
                              f"{self.config.context_length}.")
-        positions = torch.arange(T, device=idx.device)
+        positions = torch.arange(start, start + T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(positions))
-        for block in self.blocks:
-            x = block(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)
+        if cache is not None:
+            cache.length += T
         logits = self.lm_head(self.ln_f(x))
         if targets is None:
             return logits, None

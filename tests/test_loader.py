@@ -18,7 +18,8 @@ def token_file(tmp_path):
 def test_windows_are_slices_of_the_token_file(token_file):
     loader = RandomWindows(token_file, context_length=32, batch_size=8, seed=1)
     starts = RandomWindows(token_file, 32, 8, seed=1).window_starts()
-    inputs, targets = loader.next_batch()
+    inputs, targets, loss_mask = loader.next_batch()
+    assert loss_mask is None
     assert inputs.shape == targets.shape == (8, 32)
     for row, start in enumerate(starts):
         assert inputs[row].tolist() == token_file[start:start + 32].tolist()
@@ -38,6 +39,12 @@ def test_the_saved_random_state_replays_the_same_batches(token_file):
     resumed = RandomWindows(token_file, 16, 4, seed=999)
     resumed.load_state_dict(state)
     assert resumed.next_batch()[0].equal(expected)
+
+
+def test_the_loss_mask_travels_with_its_targets(token_file):
+    mask = (np.asarray(token_file) % 2).astype(np.uint8)   # 1 where the token id is odd
+    batch = RandomWindows(token_file, 16, 8, seed=2, loss_mask=mask).next_batch()
+    assert batch.loss_mask.equal(batch.targets % 2)
 
 
 def test_a_file_shorter_than_one_window_is_refused(token_file):

@@ -1,0 +1,96 @@
+"""The training loop: schedule, parameter groups, exact resume, and the non-finite-loss stop."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from python_files.errors import CourseError
+from python_files.loader import RandomWindows
+from python_files.model import GPT, GPTConfig
+from python_files.train import (Checkpoints, TrainConfig, learning_rate_at, load_checkpoint,
+                                make_optimizer, read_log, train)
+
+CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
+TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)   # a learnable periodic stream
+
+
+def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None):
+    """Train a fresh tiny model in `folder`; optionally break it after some batches."""
+    torch.manual_seed(0)
+    model = GPT(CONFIG)
+    batches = RandomWindows(TOKENS, 16, 4, seed=0)
+    calls = {"n": 0}
+    next_batch = batches.next_batch
+
+    def breaking_next_batch():
+        calls["n"] += 1
+        if calls["n"] == interrupt_at:
+            raise KeyboardInterrupt   # as if the learner stopped the kernel
+        if calls["n"] == poison_at:
+            model.wte.weight.data.fill_(float("nan"))
+        return next_batch()
+
+    batches.next_batch = breaking_next_batch
+    config = TrainConfig(max_steps=max_steps, learning_rate=1e-2, warmup_steps=2, eval_interval=4,
+                         eval_batches=2)
+    result = train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=99), config,
+                   Checkpoints(folder), bytes_per_token=2.0, progress=False)
+    return model, result
+
+
+def test_the_schedule_warms_up_then_decays_to_the_floor():
+    config = TrainConfig(max_steps=100, learning_rate=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    rates = [learning_rate_at(step, config) for step in range(101)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
+    assert rates[100] == pytest.approx(0.1)
+    assert rates[55] == pytest.approx(0.55)   # halfway through the cosine: halfway down
+
+
+def test_only_matrices_decay():
+    model = GPT(CONFIG)
+    decay, no_decay = make_optimizer(model, TrainConfig(1, 1e-3, 0), torch.device("cpu")).param_groups
+    assert decay["weight_decay"] > 0 and no_decay["weight_decay"] == 0
+    assert all(p.dim() == 2 for p in decay["params"])
+    assert any(p is model.wpe.weight for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_training_lowers_the_validation_loss(tmp_path):
+    _, result = tiny_run(tmp_path, max_steps=40)
+    assert result.best_val_loss < math.log(CONFIG.vocab_size) - 1.0   # a clear nat below chance
+    records = read_log(tmp_path / "log.jsonl")
+    assert [r["step"] for r in records] == list(range(1, 41))
+    assert records[-1]["val_bpb"] == pytest.approx(records[-1]["val_loss"] / math.log(2) / 2.0)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    straight, _ = tiny_run(tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(tmp_path / "resumed", interrupt_at=6)   # after the checkpoint of step 4
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 4
+    resumed, result = tiny_run(tmp_path / "resumed")
+    assert result.step == 8
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    steps = [r["step"] for r in read_log(tmp_path / "resumed" / "log.jsonl")]
+    assert steps == list(range(1, 9)), "the log holds each step once"
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(CourseError, match="The loss became nan at step 5"):
+        tiny_run(tmp_path, poison_at=6)
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["step"] == 4
+    assert all(torch.isfinite(t).all() for t in checkpoint["model"].values())
+
+
+def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
+    tiny_run(tmp_path, max_steps=4)
+    other = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, n_embd=16))
+    with pytest.raises(CourseError, match="trained with another model"):
+        train(other, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+              TrainConfig(max_steps=8, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
+              progress=False)
