@@ -59,6 +59,34 @@ class Artifacts:
     def pretrain_meta(self) -> Path:
         return self.pretrain_dir / "meta.json"
 
+    # stage 05
+    @property
+    def sft_dir(self) -> Path:
+        return self.root / "sft"
+
+    def sft_file(self, split: str, kind: str) -> Path:
+        """`kind` is "tokens", "mask" (1 where the model learns) or "starts" (of conversations)."""
+        suffix = "" if kind == "tokens" else f"_{kind}"
+        return self.sft_dir / f"{split}{suffix}.bin"
+
+    @property
+    def sft_meta(self) -> Path:
+        return self.sft_dir / "meta.json"
+
+    @property
+    def sft_test_questions(self) -> Path:
+        return self.sft_dir / "test_questions.jsonl"
+
+    # stages 04 and 06
+    def checkpoints(self, stage: str) -> Path:
+        """The folder of a training run: "pretrain" or "sft"."""
+        return self.root / "checkpoints" / stage
+
+    # stage 07
+    @property
+    def eval_results(self) -> Path:
+        return self.root / "eval" / "results.json"
+
     def show(self, path: Path) -> str:
         """`path` as printed in a notebook: from the artifacts root, never absolute."""
         return f"{self.shown_root}/{path.relative_to(self.root).as_posix()}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import glob
 import inspect
-import itertools
 import sysconfig
 import tokenize
 from dataclasses import dataclass
@@ -222,27 +221,33 @@ def paragraph_chunks(text: str, size: int = TEXT_FILE_DOCUMENT_CHARS) -> Iterato
 def hub_documents(path: str, config: str | None = None, split: str = "train",
                   text_field: str = "text", data_files: str | list[str] | None = None
                   ) -> Iterator[Document]:
-    """Stream the rows of a dataset with `datasets`, one Document per row's `text_field`.
+    """Stream the rows of a dataset with `datasets`, one Document per row's `text_field`."""
+    for index, row in enumerate(stream_rows(path, config, split, data_files, columns=[text_field])):
+        yield Document(name=f"{path}#{index}", text=row[text_field], source=path)
+
+
+def stream_rows(path: str, config: str | None = None, split: str = "train",
+                data_files: str | list[str] | None = None, columns: list[str] = ()) -> Iterator[dict]:
+    """The rows of a dataset, streamed: only as many are read as the caller consumes.
 
     `path` is a hub id (``roneneldan/TinyStories``) or a packaged loader (``json``,
-    ``parquet``) with `data_files`: the tests read fixture files of the hub schema that way.
-    Streaming reads only as many rows as the caller consumes, never the whole dataset.
+    ``parquet``) with `data_files`: the tests read fixture files of the hub schemas that way.
     """
     import datasets
 
     try:
-        rows = datasets.load_dataset(path, config, split=split, data_files=data_files,
-                                     streaming=True)
-        rows_iterator = iter(rows)
-        first = next(rows_iterator, None)
+        rows = iter(datasets.load_dataset(path, config, split=split, data_files=data_files,
+                                          streaming=True))
+        first = next(rows, None)
     except Exception as error:  # network, authentication, offline mode, unknown id, ...
         raise CourseError(f"Could not load the dataset {path!r} ({type(error).__name__}): "
                           f"check the id and your connection (HF_HUB_OFFLINE must be unset), "
                           f"or use LLM_CORPUS={PYTHON_DOCS} to work offline.") from None
     if first is None:
         return
-    if text_field not in first:
-        raise CourseError(f"The dataset {path!r} has no column {text_field!r} "
+    missing = [column for column in columns if column not in first]
+    if missing:
+        raise CourseError(f"The dataset {path!r} has no column {missing[0]!r} "
                           f"(its columns: {', '.join(first)}).")
-    for index, row in enumerate(itertools.chain([first], rows_iterator)):
-        yield Document(name=f"{path}#{index}", text=row[text_field], source=path)
+    yield first
+    yield from rows

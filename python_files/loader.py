@@ -25,23 +25,27 @@ class RandomWindows:
     """Endless batches of random windows from a 1-D array of token ids (often a memmap).
 
     With `loss_mask` (an array of 0/1 aligned with `tokens`), each batch carries the mask of
-    its targets: supervised fine-tuning learns only from the assistant's tokens.
+    its targets: supervised fine-tuning learns only from the assistant's tokens. With `starts`,
+    windows begin only there (at conversation starts, so no answer is seen without its question).
     """
 
     def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int,
                  device: str | torch.device = "cpu", seed: int = 0,
-                 loss_mask: np.ndarray | None = None):
+                 loss_mask: np.ndarray | None = None, starts: np.ndarray | None = None):
         if len(tokens) < context_length + 1:
             raise CourseError(f"The token file has {len(tokens)} tokens, fewer than one window of "
                               f"{context_length + 1}: use more text or a shorter context_length.")
         self.tokens = tokens
         self.loss_mask = loss_mask
+        self.starts = None if starts is None else starts[starts <= len(tokens) - context_length - 1]
         self.context_length = context_length
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
 
     def window_starts(self) -> np.ndarray:
+        if self.starts is not None:
+            return self.rng.choice(self.starts, size=self.batch_size)
         return self.rng.integers(0, len(self.tokens) - self.context_length, size=self.batch_size)
 
     def next_batch(self) -> Batch:

@@ -42,7 +42,15 @@ class Profile:
     max_steps: int
     learning_rate: float
     warmup_steps: int
+    eval_interval: int              # steps between evaluations and checkpoints
+    eval_batches: int               # validation batches per evaluation
+    # supervised fine-tuning
+    sft_steps: int
+    sft_learning_rate: float
+    sft_sources: tuple[str, ...] = ()     # hub instruction sets added to the docs questions
+    sft_rows_per_source: int = 0
     tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
+    sample_prompt: str = "json.dumps("    # shown completed during pretraining
 
     def __str__(self) -> str:
         width = max(len(f.name) for f in fields(self))
@@ -53,25 +61,32 @@ PROFILES = {
     "ci": Profile(
         name="ci", corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1,
         vocab_size=1024, bpe_train_bytes=150_000, tokenizer_train_bytes=300_000,
-        n_layer=2, n_head=2, n_embd=64, context_length=64,
-        batch_size=8, grad_accum_steps=1, max_steps=40, learning_rate=3e-3, warmup_steps=5,
+        n_layer=2, n_head=2, n_embd=64, context_length=128,
+        batch_size=16, grad_accum_steps=1, max_steps=150, learning_rate=1e-2, warmup_steps=10,
+        eval_interval=50, eval_batches=4, sft_steps=60, sft_learning_rate=1e-3,
         tokenize_workers=2),
     "cpu": Profile(
         name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
         vocab_size=4096, bpe_train_bytes=2_000_000, tokenizer_train_bytes=10_000_000,
-        n_layer=4, n_head=4, n_embd=256, context_length=256,
-        batch_size=16, grad_accum_steps=1, max_steps=2000, learning_rate=1e-3, warmup_steps=100),
+        n_layer=4, n_head=4, n_embd=192, context_length=256,
+        batch_size=16, grad_accum_steps=1, max_steps=900, learning_rate=2e-3, warmup_steps=50,
+        eval_interval=100, eval_batches=10, sft_steps=400, sft_learning_rate=5e-4),
     "colab": Profile(
         name="colab", corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
         vocab_size=16384, bpe_train_bytes=5_000_000, tokenizer_train_bytes=200_000_000,
         n_layer=8, n_head=8, n_embd=512, context_length=512,
-        batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200),
+        batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200,
+        eval_interval=250, eval_batches=50, sft_steps=2000, sft_learning_rate=2e-4,
+        sft_sources=("alpaca", "dolly", "no_robots", "smoltalk"), sft_rows_per_source=10_000,
+        sample_prompt="The most important thing about"),
     "gpu": Profile(
         name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
         vocab_size=32768, bpe_train_bytes=5_000_000, tokenizer_train_bytes=1_000_000_000,
         n_layer=12, n_head=12, n_embd=768, context_length=1024,
         batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
-        warmup_steps=700),
+        warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
+        sft_learning_rate=1e-4, sft_sources=("alpaca", "dolly", "no_robots", "smoltalk", "ultrachat"),
+        sft_rows_per_source=50_000, sample_prompt="The most important thing about"),
 }
 
 

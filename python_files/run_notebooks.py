@@ -11,6 +11,7 @@ is saved too, with the error at the cell that failed, and the run stops there.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from nbclient.exceptions import CellExecutionError
 
 from .artifacts import REPO_ROOT, Artifacts, atomic_write_text
 from .profiles import active_profile
+from .qa_eval import format_table
 
 
 def course_notebooks(stages: list[str]) -> list[Path]:
@@ -58,8 +60,11 @@ def main() -> int:
             print(f"failed: {error.ename}: {error.evalue}\nOpen {name} to see the cell that failed.")
             return 1
         print(f"{time.perf_counter() - notebook_started:.0f} s")
-    print(f"all done in {(time.perf_counter() - started) / 60:.1f} min; "
-          f"artifacts in {Artifacts.for_profile(profile.name).shown_root}/")
+    artifacts = Artifacts.for_profile(profile.name)
+    print(f"all done in {(time.perf_counter() - started) / 60:.1f} min; artifacts in {artifacts.shown_root}/")
+    if artifacts.eval_results.exists():
+        table = json.loads(artifacts.eval_results.read_text(encoding="utf-8"))["table"]
+        print(f"\nheld-out evaluation (07_sampling):\n{format_table(table)}")
     return 0
 
 

@@ -1,0 +1,118 @@
+"""The chat format: how a conversation becomes token ids, and which of them the model learns.
+
+A conversation is a list of messages, ``{"role": "system" | "user" | "assistant", "content": str}``
+(the Hugging Face convention). Each message is written as its role token, its content, and
+the end-of-turn token::
+
+    <|system|>You answer questions about Python.<|end|><|user|>What does json.dumps do?<|end|>
+    <|assistant|>Serialize obj to a JSON formatted str.<|end|>
+
+The loss mask is 1 exactly on the assistant's content and its ``<|end|>``: the model learns to
+answer, and to stop, but not to imitate the user. Role and end tokens are inserted by id;
+message contents are encoded as plain text, so a user who types ``<|assistant|>`` cannot
+forge a turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import CourseError
+from .tokenizer import ASSISTANT, END_OF_TURN, SYSTEM, USER, TextTokenizer
+
+ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
+
+
+@dataclass
+class Rendered:
+    ids: list[int]
+    mask: list[int]      # 1 where the token is a target the model learns
+
+
+def check_messages(messages: list[dict]) -> None:
+    for message in messages:
+        if message.get("role") not in ROLE_TOKENS or not isinstance(message.get("content"), str):
+            raise CourseError(f"A message must have a role among {', '.join(ROLE_TOKENS)} and text "
+                              f"content; got {str(message)[:80]!r}.")
+
+
+def render_turn(message: dict, tokenizer: TextTokenizer) -> Rendered:
+    learned = int(message["role"] == "assistant")
+    content = tokenizer.encode(message["content"])
+    ids = [tokenizer.special_id(ROLE_TOKENS[message["role"]]), *content,
+           tokenizer.special_id(END_OF_TURN)]
+    return Rendered(ids, [0] + [learned] * (len(content) + 1))
+
+
+def render_conversation(messages: list[dict], tokenizer: TextTokenizer,
+                        max_tokens: int | None = None) -> Rendered | None:
+    """Ids and loss mask of a whole conversation.
+
+    With `max_tokens`, a conversation that is too long is cut at a turn boundary: it keeps
+    the leading turns that fit. If no assistant turn fits, there is nothing to learn from
+    and the result is None.
+    """
+    check_messages(messages)
+    ids: list[int] = []
+    mask: list[int] = []
+    for message in messages:
+        turn = render_turn(message, tokenizer)
+        if max_tokens is not None and len(ids) + len(turn.ids) > max_tokens:
+            break
+        ids += turn.ids
+        mask += turn.mask
+    return Rendered(ids, mask) if any(mask) else None
+
+
+def render_prompt(messages: list[dict], tokenizer: TextTokenizer) -> list[int]:
+    """The ids that ask the model for the next assistant turn: the conversation so far,
+    then ``<|assistant|>``. The model writes the answer and ends it with ``<|end|>``."""
+    check_messages(messages)
+    ids = [token for message in messages for token in render_turn(message, tokenizer).ids]
+    return ids + [tokenizer.special_id(ASSISTANT)]
+
+
+# --- talking to a model ----------------------------------------------------------------------
+
+def reply(model, tokenizer: TextTokenizer, messages: list[dict], max_new_tokens: int = 100,
+          temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+          seed: int | None = 0) -> str:
+    """The model's next assistant turn after `messages` (greedy unless a temperature is given)."""
+    from .sampling import generate
+
+    end_of_turn = tokenizer.special_id(END_OF_TURN)
+    new = generate(model, render_prompt(messages, tokenizer), max_new_tokens, temperature, top_k,
+                   top_p, stop_ids={end_of_turn}, seed=seed)
+    return tokenizer.decode([t for t in new if t != end_of_turn]).strip()
+
+
+class ChatSession:
+    """A multi-turn conversation that keeps its history within the model's context window.
+
+    When the history plus room for an answer no longer fits, the oldest turns are dropped
+    (the system message, if any, is kept): the model forgets the start of a long chat.
+    """
+
+    def __init__(self, model, tokenizer: TextTokenizer, system: str | None = None,
+                 max_new_tokens: int = 100, **sampling):
+        self.model, self.tokenizer = model, tokenizer
+        self.system = [{"role": "system", "content": system}] if system else []
+        self.history: list[dict] = []
+        self.max_new_tokens = max_new_tokens
+        self.sampling = sampling
+
+    def ask(self, text: str) -> str:
+        self.history.append({"role": "user", "content": text})
+        self.fit_history()
+        answer = reply(self.model, self.tokenizer, self.system + self.history, self.max_new_tokens,
+                       **self.sampling)
+        self.history.append({"role": "assistant", "content": answer})
+        return answer
+
+    def fit_history(self) -> None:
+        budget = self.model.config.context_length - self.max_new_tokens
+        while len(self.history) > 1 and len(render_prompt(self.system + self.history, self.tokenizer)) > budget:
+            self.history = self.history[2:] if self.history[0]["role"] == "user" else self.history[1:]
+        if len(render_prompt(self.system + self.history, self.tokenizer)) > budget:
+            raise CourseError(f"The message is too long for the context of "
+                              f"{self.model.config.context_length} tokens: ask something shorter.")

@@ -1,0 +1,73 @@
+"""Stage 04: pretrain the GPT on the token files of stage 02, with the sizes of a profile.
+
+Notebook 04 calls `pretrain`; the same run works from a terminal:
+
+    LLM_PROFILE=cpu python -m python_files.pretrain
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .artifacts import Artifacts
+from .loader import RandomWindows
+from .model import GPT, GPTConfig
+from .pretrain_data import open_tokens, read_pretrain_meta
+from .profiles import Profile, active_profile
+from .sampling import generate
+from .tokenizer import TextTokenizer
+from .train import Checkpoints, TrainConfig, TrainResult, train
+
+VALIDATION_SEED = 0   # every evaluation reads the same validation windows
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
+    return GPTConfig(vocab_size=vocab_size, context_length=profile.context_length,
+                     n_layer=profile.n_layer, n_head=profile.n_head, n_embd=profile.n_embd)
+
+
+def pretrain_config(profile: Profile) -> TrainConfig:
+    return TrainConfig(max_steps=profile.max_steps, learning_rate=profile.learning_rate,
+                       warmup_steps=profile.warmup_steps, grad_accum_steps=profile.grad_accum_steps,
+                       eval_interval=profile.eval_interval, eval_batches=profile.eval_batches,
+                       sample_interval=profile.eval_interval)
+
+
+def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
+    """A function that completes `prompt` with a model, for a look at it during training."""
+    prompt_ids = tokenizer.encode(prompt)
+
+    def complete(model: GPT) -> str:
+        return prompt + tokenizer.decode(generate(model, prompt_ids, max_new_tokens,
+                                                  temperature=0.8, top_k=50, seed=0))
+    return complete
+
+
+def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
+             progress: bool = True) -> TrainResult:
+    """Train a fresh model (or resume the run in checkpoints/pretrain/) on the token files."""
+    device = device or default_device()
+    meta = read_pretrain_meta(artifacts)
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    train_tokens, val_tokens = open_tokens(artifacts, "train", meta), open_tokens(artifacts, "val", meta)
+    torch.manual_seed(0)
+    model = GPT(model_config(profile, meta["vocab_size"])).to(device)
+    train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device, seed=1)
+    val_split = meta["splits"]["val"]
+    return train(model, train_batches,
+                 lambda: RandomWindows(val_tokens, profile.context_length, profile.batch_size, device,
+                                       seed=VALIDATION_SEED),
+                 pretrain_config(profile), Checkpoints(artifacts.checkpoints("pretrain")),
+                 bytes_per_token=val_split["bytes"] / val_split["tokens"],
+                 sample=sampler(tokenizer, profile.sample_prompt), progress=progress)
+
+
+if __name__ == "__main__":
+    profile = active_profile()
+    result = pretrain(profile, Artifacts.for_profile(profile.name))
+    print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
+          f"({result.seconds / 60:.1f} min)")

@@ -1,0 +1,51 @@
+"""Stage 06: fine-tune the pretrained model on the conversations of stage 05.
+
+The loop is the pretraining loop; only the batches differ: windows start at conversation
+starts and carry the loss mask, so the model learns the assistant's turns only.
+
+    LLM_PROFILE=cpu python -m python_files.sft
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .artifacts import Artifacts
+from .loader import RandomWindows
+from .pretrain import VALIDATION_SEED, default_device
+from .profiles import Profile, active_profile
+from .sft_data import open_sft_split, read_sft_meta
+from .train import Checkpoints, TrainConfig, TrainResult, load_model, train
+
+
+def sft_config(profile: Profile) -> TrainConfig:
+    return TrainConfig(max_steps=profile.sft_steps, learning_rate=profile.sft_learning_rate,
+                       warmup_steps=max(1, profile.sft_steps // 20),
+                       grad_accum_steps=profile.grad_accum_steps,
+                       eval_interval=max(1, profile.sft_steps // 8), eval_batches=profile.eval_batches,
+                       weight_decay=0.0)
+
+
+def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: Profile,
+                         device: torch.device, seed: int) -> RandomWindows:
+    tokens, mask, starts = open_sft_split(artifacts, split, meta)
+    return RandomWindows(tokens, profile.context_length, profile.batch_size, device, seed=seed,
+                         loss_mask=mask, starts=starts)
+
+
+def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
+             progress: bool = True) -> TrainResult:
+    """Start from the best pretraining checkpoint (or resume checkpoints/sft/last.pt)."""
+    device = device or default_device()
+    meta = read_sft_meta(artifacts)
+    pretrained = Checkpoints(artifacts.checkpoints("pretrain")).best
+    model = load_model(artifacts.require(pretrained, "04_pretraining"), device)
+    return train(model, conversation_windows(artifacts, "train", meta, profile, device, seed=2),
+                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED),
+                 sft_config(profile), Checkpoints(artifacts.checkpoints("sft")), progress=progress)
+
+
+if __name__ == "__main__":
+    profile = active_profile()
+    result = finetune(profile, Artifacts.for_profile(profile.name))
+    print(f"step {result.step}: best validation loss {result.best_val_loss:.3f}")

@@ -1,0 +1,240 @@
+"""Stage 05: the supervised fine-tuning (SFT) set, rendered into token and loss-mask files.
+
+The offline set is made from the embedded corpus: for each documented object, questions in
+several phrasings answered by the first sentence of its docstring; questions about objects
+that do not exist, answered "I don't know" (a model should admit what it does not know
+rather than invent); and a few conversations about the course itself. Objects are split into
+train, validation and test, so the test questions are about objects whose questions the model
+never saw in fine-tuning: notebook 07 measures on them.
+
+Files, per split: ``<split>.bin`` (token ids), ``<split>_mask.bin`` (1 where the model
+learns), ``<split>_starts.bin`` (where each conversation begins), and ``meta.json``; the test
+questions with their reference answers go to ``test_questions.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .artifacts import Artifacts, atomic_path, atomic_write_text
+from .chat import render_conversation
+from .corpus import PYTHON_DOCS, Document
+from .errors import CourseError
+from .pretrain_data import token_dtype
+from .sft_sources import HUB_SOURCES, hub_conversations
+from .tokenizer import END_OF_TEXT, TextTokenizer
+
+SPLITS = ("train", "val", "test")
+SPLIT_SEED = 5
+QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name} for?",
+                      "Tell me about {name}.", "What is the purpose of {name}?",
+                      "Can you describe {name}?"]
+UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
+# parts of made-up names: real modules with functions they do not have
+MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
+                 "encrypt", "summarize", "reverse", "upload", "translate"]
+MADE_UP_NOUNS = ["tree", "records", "keys", "blocks", "lines", "bytes", "graph", "table",
+                 "payload", "cache", "matrix", "tokens"]
+
+COURSE_CONVERSATIONS = [
+    [{"role": "user", "content": "Who are you?"},
+     {"role": "assistant", "content": "I am a small language model trained from scratch in this course, "
+                                      "on the documentation of the Python standard library."}],
+    [{"role": "user", "content": "What can you do?"},
+     {"role": "assistant", "content": "I can tell you what a module, class or function of the Python "
+                                      "standard library does. Try: What does json.dumps do?"}],
+    [{"role": "user", "content": "Hello!"},
+     {"role": "assistant", "content": "Hello! Ask me about a module or function of the Python standard library."}],
+    [{"role": "user", "content": "How were you trained?"},
+     {"role": "assistant", "content": "First on the documentation of the Python standard library, to predict "
+                                      "the next token; then on questions and answers about it."}],
+    [{"role": "user", "content": "Hi"},
+     {"role": "assistant", "content": "Hi! Which part of the Python standard library are you curious about?"},
+     {"role": "user", "content": "What does os.path.join do?"},
+     {"role": "assistant", "content": "Join two or more pathname components, inserting '/' as needed."}],
+]
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str          # the object asked about
+    question: str
+    answer: str        # the reference answer
+    known: bool        # False for made-up objects
+
+
+def docstring_summary(text: str, max_characters: int = 200) -> str | None:
+    """The first sentence of a document's docstring (the part after its heading line)."""
+    _, _, body = text.partition("\n\n")
+    paragraph = " ".join(body.split("\n\n")[0].split())
+    sentence = re.split(r"(?<=[.!?])\s", paragraph)[0]
+    if len(sentence.split()) < 3 or len(sentence) > max_characters:
+        return None   # too short to say anything, or too long to be a summary
+    return sentence
+
+
+def documented_summaries(documents: list[Document]) -> dict[str, str]:
+    """Qualified name -> docstring summary, for the objects of the Python documentation."""
+    summaries = {}
+    for document in documents:
+        if document.source == PYTHON_DOCS and not document.name.startswith("topic:"):
+            summary = docstring_summary(document.text)
+            if summary:
+                summaries.setdefault(document.name, summary)
+    return summaries
+
+
+def made_up_names(real_names: set[str], count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    modules = sorted({name.split(".")[0] for name in real_names})
+    names: set[str] = set()
+    while len(names) < count:
+        name = f"{rng.choice(modules)}.{rng.choice(MADE_UP_VERBS)}_{rng.choice(MADE_UP_NOUNS)}"
+        if name not in real_names:
+            names.add(name)
+    return sorted(names)
+
+
+def split_names(names: list[str], val_fraction: float, test_fraction: float,
+                seed: int = SPLIT_SEED) -> dict[str, list[str]]:
+    """A seeded split by object, so that all questions about one object are in one split."""
+    shuffled = sorted(names)
+    random.Random(seed).shuffle(shuffled)
+    n_test = max(1, round(len(names) * test_fraction))
+    n_val = max(1, round(len(names) * val_fraction))
+    return {"test": shuffled[:n_test], "val": shuffled[n_test:n_test + n_val],
+            "train": shuffled[n_test + n_val:]}
+
+
+def docs_questions(documents: list[Document], questions_per_object: int = 2,
+                   unknown_share: float = 0.1, val_fraction: float = 0.05,
+                   test_fraction: float = 0.05, seed: int = SPLIT_SEED) -> dict[str, list[Question]]:
+    """Questions about documented objects and about made-up ones, split by object."""
+    summaries = documented_summaries(documents)
+    if not summaries:
+        raise CourseError("The corpus has no documented Python objects to ask about: the offline "
+                          "SFT set needs LLM_CORPUS=python-docs.")
+    unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)), seed)
+    rng = random.Random(seed)
+    questions: dict[str, list[Question]] = {}
+    known_split = split_names(list(summaries), val_fraction, test_fraction, seed)
+    unknown_split = split_names(unknown, val_fraction, test_fraction, seed)
+    for split in SPLITS:
+        questions[split] = [
+            Question(name, template.format(name=name), summaries[name], True)
+            for name in known_split[split]
+            for template in rng.sample(QUESTION_TEMPLATES, questions_per_object)]
+        questions[split] += [
+            Question(name, rng.choice(QUESTION_TEMPLATES).format(name=name),
+                     UNKNOWN_ANSWER.format(name=name), False)
+            for name in unknown_split[split]]
+    return questions
+
+
+def as_messages(question: Question) -> list[dict]:
+    return [{"role": "user", "content": question.question},
+            {"role": "assistant", "content": question.answer}]
+
+
+@dataclass
+class Conversation:
+    messages: list[dict]
+    source: str
+
+
+def all_conversations(questions: dict[str, list[Question]], hub_sources: tuple[str, ...] = (),
+                      rows_per_source: int = 0) -> dict[str, list[Conversation]]:
+    """The docs questions of each split, the course conversations (train), and hub sets.
+
+    Every 20th conversation of a hub set goes to validation; the test split holds only docs
+    questions, the ones notebook 07 scores.
+    """
+    conversations = {split: [Conversation(as_messages(q), PYTHON_DOCS) for q in questions[split]]
+                     for split in SPLITS}
+    conversations["train"] += [Conversation(messages, "course") for messages in COURSE_CONVERSATIONS]
+    for name in hub_sources:
+        if name not in HUB_SOURCES:
+            raise CourseError(f"Unknown SFT source {name!r}: choose among {', '.join(HUB_SOURCES)}.")
+        for index, messages in enumerate(hub_conversations(HUB_SOURCES[name], rows_per_source)):
+            conversations["val" if index % 20 == 0 else "train"].append(Conversation(messages, name))
+    return conversations
+
+
+# --- writing the files -----------------------------------------------------------------------
+
+def write_split(conversations: list[Conversation], tokenizer: TextTokenizer, max_tokens: int,
+                artifacts: Artifacts, split: str) -> dict:
+    """Render conversations into one token stream, its loss mask, and conversation starts.
+
+    Conversations follow each other, separated by ``<|endoftext|>`` (not learned). Too long
+    ones are cut at a turn boundary by the renderer, or dropped when no assistant turn fits.
+    """
+    ids: list[int] = []
+    mask: list[int] = []
+    starts: list[int] = []
+    sources: Counter = Counter()
+    dropped = truncated = 0
+    end_of_text = tokenizer.special_id(END_OF_TEXT)
+    for conversation in conversations:
+        rendered = render_conversation(conversation.messages, tokenizer, max_tokens - 1)
+        if rendered is None:
+            dropped += 1
+            continue
+        full = render_conversation(conversation.messages, tokenizer)
+        truncated += len(full.ids) > len(rendered.ids)
+        starts.append(len(ids))
+        ids += rendered.ids + [end_of_text]
+        mask += rendered.mask + [0]
+        sources[conversation.source] += 1
+    write_array(artifacts.sft_file(split, "tokens"), np.array(ids, dtype=token_dtype(tokenizer.vocab_size)))
+    write_array(artifacts.sft_file(split, "mask"), np.array(mask, dtype=np.uint8))
+    write_array(artifacts.sft_file(split, "starts"), np.array(starts, dtype=np.int64))
+    return {"conversations": len(starts), "tokens": len(ids), "learned_tokens": int(sum(mask)),
+            "dropped": dropped, "truncated": truncated, "sources": dict(sources)}
+
+
+def write_array(path, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        array.tofile(temporary)
+
+
+def prepare_sft_data(conversations: dict[str, list[Conversation]], test_questions: list[Question],
+                     tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int) -> dict:
+    """Write the token, mask and start files of every split, the test questions, and meta.json."""
+    artifacts.sft_meta.unlink(missing_ok=True)   # the old files are being replaced
+    meta = {"dtype": token_dtype(tokenizer.vocab_size).name, "tokenizer_sha256": tokenizer.sha256,
+            "context_length": context_length, "splits": {}}
+    for split, split_conversations in conversations.items():
+        meta["splits"][split] = write_split(split_conversations, tokenizer, context_length + 1,
+                                            artifacts, split)
+    atomic_write_text(artifacts.sft_test_questions,
+                      "".join(json.dumps(q.__dict__) + "\n" for q in test_questions))
+    atomic_write_text(artifacts.sft_meta, json.dumps(meta, indent=2))
+    return meta
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def read_sft_meta(artifacts: Artifacts) -> dict:
+    return json.loads(artifacts.require(artifacts.sft_meta, "05_sft_data").read_text(encoding="utf-8"))
+
+
+def open_sft_split(artifacts: Artifacts, split: str, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token ids, loss mask and conversation starts of `split`, memory-mapped."""
+    tokens = np.memmap(artifacts.sft_file(split, "tokens"), dtype=np.dtype(meta["dtype"]), mode="r")
+    mask = np.memmap(artifacts.sft_file(split, "mask"), dtype=np.uint8, mode="r")
+    starts = np.fromfile(artifacts.sft_file(split, "starts"), dtype=np.int64)
+    if len(tokens) != meta["splits"][split]["tokens"] or len(mask) != len(tokens):
+        raise CourseError(f"The SFT files of {split!r} do not match meta.json: run 05_sft_data again.")
+    return tokens, mask, starts
+
+
+def read_test_questions(artifacts: Artifacts) -> list[Question]:
+    path = artifacts.require(artifacts.sft_test_questions, "05_sft_data")
+    return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
