@@ -49,19 +49,21 @@ def render_conversation(messages: list[dict], tokenizer: TextTokenizer,
     """Ids and loss mask of a whole conversation.
 
     With `max_tokens`, a conversation that is too long is cut at a turn boundary: it keeps
-    the leading turns that fit. If no assistant turn fits, there is nothing to learn from
-    and the result is None.
+    the leading turns that fit, up to the last answer among them (a question without its
+    answer teaches nothing). If no answer fits, the result is None.
     """
     check_messages(messages)
     ids: list[int] = []
     mask: list[int] = []
+    answered = 0    # length of the rendering up to the end of the last assistant turn
     for message in messages:
         turn = render_turn(message, tokenizer)
         if max_tokens is not None and len(ids) + len(turn.ids) > max_tokens:
             break
         ids += turn.ids
         mask += turn.mask
-    return Rendered(ids, mask) if any(mask) else None
+        answered = len(ids) if message["role"] == "assistant" else answered
+    return Rendered(ids[:answered], mask[:answered]) if answered else None
 
 
 def render_prompt(messages: list[dict], tokenizer: TextTokenizer) -> list[int]:
@@ -83,7 +85,8 @@ def reply(model, tokenizer: TextTokenizer, messages: list[dict], max_new_tokens:
     end_of_turn = tokenizer.special_id(END_OF_TURN)
     new = generate(model, render_prompt(messages, tokenizer), max_new_tokens, temperature, top_k,
                    top_p, stop_ids={end_of_turn}, seed=seed)
-    return tokenizer.decode([t for t in new if t != end_of_turn]).strip()
+    # control tokens inside an answer are noise: only its text goes into the history
+    return tokenizer.decode(new, skip_special=True).strip()
 
 
 class ChatSession:

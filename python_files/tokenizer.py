@@ -84,8 +84,8 @@ class TextTokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
 
-    def decode(self, ids: Iterable[int]) -> str:
-        return self.backend.decode(list(ids), skip_special_tokens=False)
+    def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=skip_special)
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each token as readable text (partial UTF-8 characters show as U+FFFD)."""

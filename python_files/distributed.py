@@ -1,0 +1,64 @@
+"""Several processes, one model: PyTorch's DistributedDataParallel, launched by torchrun.
+
+    torchrun --standalone --nproc_per_node=8 -m python_files.pretrain
+
+torchrun starts one process per GPU and tells each its RANK, LOCAL_RANK and WORLD_SIZE in
+environment variables. Every process holds a whole copy of the model and reads its own
+batches; during the backward pass DDP averages the gradients across processes, so every copy
+takes the same optimizer step. Only rank 0 writes checkpoints and logs. Without torchrun
+there is one process, and none of this costs anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0           # this process among all of them
+    local_rank: int = 0     # this process on this machine: which GPU it uses
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes files and prints."""
+        return self.rank == 0
+
+
+def start_distributed() -> Distributed:
+    """Join the process group torchrun prepared (NCCL on GPUs, gloo on CPUs), if any."""
+    if "RANK" not in os.environ:
+        return Distributed()
+    setup = Distributed(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]),
+                        int(os.environ["WORLD_SIZE"]))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(setup.local_rank)
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return setup
+
+
+def stop_distributed(setup: Distributed) -> None:
+    if setup.enabled:
+        dist.destroy_process_group()
+
+
+def device_for(setup: Distributed) -> torch.device:
+    return torch.device(f"cuda:{setup.local_rank}" if torch.cuda.is_available() else "cpu")
+
+
+def mean_over_processes(value: float, setup: Distributed, device: torch.device) -> float:
+    """The mean of `value` over all processes (every process gets the same result)."""
+    if not setup.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.item() / setup.world_size

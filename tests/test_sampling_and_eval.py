@@ -1,0 +1,69 @@
+"""Sampling (temperature, top-k, top-p, the KV cache) and the answer scoring of stage 07."""
+
+import pytest
+import torch
+
+from python_files.model import GPT, GPTConfig
+from python_files.qa_eval import says_it_does_not_know, score, summary_table, token_f1
+from python_files.sampling import generate, next_token_distribution
+from python_files.sft_data import Question
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=2, n_embd=32))
+
+
+def test_the_kv_cache_does_not_change_greedy_generation(model):
+    prompt = [3, 1, 4, 1, 5, 9, 2, 6]
+    cached = generate(model, prompt, 50, temperature=0.0, use_cache=True)
+    uncached = generate(model, prompt, 50, temperature=0.0, use_cache=False)
+    assert cached == uncached and len(cached) == 50
+
+
+def test_sampling_with_a_seed_is_reproducible_with_or_without_the_cache(model):
+    runs = [generate(model, [1, 2], 30, temperature=1.0, top_k=10, seed=7, use_cache=c) for c in (True, False)]
+    assert runs[0] == runs[1]
+    assert generate(model, [1, 2], 30, temperature=1.0, seed=8) != runs[0]
+
+
+def test_generation_stops_at_a_stop_token_and_at_the_end_of_the_context(model):
+    free = generate(model, [1, 2, 3], 20, temperature=0.0)
+    stopped = generate(model, [1, 2, 3], 20, temperature=0.0, stop_ids={free[4]})
+    assert stopped == free[:free.index(free[4]) + 1]
+    assert len(generate(model, [i % 50 for i in range(60)], 100, temperature=0.0)) == 4   # 64 - 60
+
+
+def test_top_k_and_top_p_keep_the_likeliest_tokens():
+    logits = torch.log(torch.tensor([0.05, 0.5, 0.15, 0.3]))
+    top_k = next_token_distribution(logits, 1.0, 2, None)
+    assert torch.allclose(top_k, torch.tensor([0, 0.5 / 0.8, 0, 0.3 / 0.8]))
+    # 0.5 + 0.3 reach p = 0.7: the two likeliest tokens are kept
+    top_p = next_token_distribution(logits, 1.0, None, 0.7)
+    assert torch.allclose(top_p, torch.tensor([0, 0.5 / 0.8, 0, 0.3 / 0.8]))
+    assert (next_token_distribution(logits, 1.0, None, 0.4) > 0).sum() == 1
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = torch.tensor([2.0, 1.0, 0.0])
+    cold, hot = next_token_distribution(logits, 0.5, None, None), next_token_distribution(logits, 2.0, None, None)
+    assert cold[0] > next_token_distribution(logits, 1.0, None, None)[0] > hot[0]
+
+
+def test_token_f1_is_the_harmonic_mean_of_word_precision_and_recall():
+    assert token_f1("Return the sum", "Return the sum") == 1.0
+    assert token_f1("a b c", "a b d") == pytest.approx(2 / 3)     # precision 2/3, recall 2/3
+    assert token_f1("a", "a b c d") == pytest.approx(0.4)         # precision 1, recall 1/4
+    assert token_f1("", "a") == 0.0
+
+
+def test_scoring_known_and_made_up_objects():
+    known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
+    made_up = Question("json.fly", "What does json.fly do?", "I don't know json.fly.", False)
+    assert score(known, "Serialize obj to a JSON str.").correct
+    assert not score(known, "It flies.").correct
+    assert score(made_up, "I don't know that one.").correct and says_it_does_not_know("I do not know")
+    assert not score(made_up, "It serializes objects.").correct
+    table = summary_table([score(known, "Serialize obj to a JSON str."), score(made_up, "It flies.")])
+    assert table["documented objects"]["correct"] == 1.0 and table["made-up objects"]["correct"] == 0.0

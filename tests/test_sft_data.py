@@ -1,0 +1,77 @@
+"""The SFT set: docstring summaries, the split by object, and the rendered files."""
+
+import numpy as np
+import pytest
+
+from python_files.artifacts import Artifacts
+from python_files.chat import render_conversation
+from python_files.corpus import PYTHON_DOCS, Document
+from python_files.errors import CourseError
+from python_files.sft_data import (Conversation, all_conversations, docs_questions,
+                                   docstring_summary, open_sft_split, prepare_sft_data,
+                                   read_sft_meta, read_test_questions)
+from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
+
+
+def doc(name, body):
+    return Document(name, f"{name}(x)\n\n{body}", PYTHON_DOCS)
+
+
+DOCS = [doc(f"mod{i % 7}.function_{i}", f"Return the value number {i} of the table. More text.")
+        for i in range(200)] + [doc("mod0.tiny", "Hi."), Document("topic:if", "if\n\nThe if statement.", PYTHON_DOCS)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    save_tokenizer(train_tokenizer([d.text for d in DOCS] * 3, 400), path)
+    return TextTokenizer.load(path)
+
+
+def test_the_summary_is_the_first_sentence_after_the_heading():
+    assert docstring_summary("f(x)\n\nReturn x squared. Raises on strings.\n\nMore.") == "Return x squared."
+    assert docstring_summary("f(x)\n\nSplit the\n    text on commas.") == "Split the text on commas."
+    assert docstring_summary("f(x)\n\nTODO") is None          # too short to answer with
+    assert docstring_summary("f(x)\n\n" + "word " * 100) is None   # too long to be a summary
+
+
+def test_questions_are_split_by_object_and_made_up_objects_do_not_exist():
+    questions = docs_questions(DOCS, questions_per_object=2)
+    names = {split: {q.name for q in qs if q.known} for split, qs in questions.items()}
+    assert not names["train"] & names["test"] and not names["train"] & names["val"]
+    assert len(names["test"]) == 10   # 5% of the 200 documented objects with a summary
+    real = {d.name for d in DOCS}
+    made_up = [q for qs in questions.values() for q in qs if not q.known]
+    assert made_up and all(q.name not in real and "don't know" in q.answer for q in made_up)
+    assert all(q.answer.startswith("Return the value number") for q in questions["train"] if q.known)
+
+
+def test_the_offline_set_needs_the_python_documentation():
+    with pytest.raises(CourseError, match="LLM_CORPUS=python-docs"):
+        docs_questions([Document("book.txt#0", "Once upon a time.", "book.txt")])
+
+
+def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    questions = docs_questions(DOCS)
+    conversations = all_conversations(questions)
+    long_one = Conversation([{"role": "user", "content": "word " * 400},
+                             {"role": "assistant", "content": "ok"}], "test")
+    conversations["val"].append(long_one)
+    meta = prepare_sft_data(conversations, questions["test"], tokenizer, artifacts, context_length=256)
+    assert read_sft_meta(artifacts) == meta
+    tokens, mask, starts = open_sft_split(artifacts, "train", meta)
+    end_of_text = tokenizer.special_id("<|endoftext|>")
+    for index in (0, 17, len(starts) - 1):
+        expected = render_conversation(conversations["train"][index].messages, tokenizer)
+        span = slice(int(starts[index]), int(starts[index]) + len(expected.ids))
+        assert tokens[span].tolist() == expected.ids and mask[span].tolist() == expected.mask
+        assert tokens[span.stop] == end_of_text and mask[span.stop] == 0
+    assert meta["splits"]["train"]["sources"] == {PYTHON_DOCS: len(questions["train"]), "course": 5}
+    assert meta["splits"]["val"]["dropped"] == 1
+    assert read_test_questions(artifacts) == questions["test"]
+
+
+def test_an_unknown_hub_source_is_named():
+    with pytest.raises(CourseError, match="Unknown SFT source 'wikipedia'"):
+        all_conversations(docs_questions(DOCS), hub_sources=("wikipedia",), rows_per_source=5)
