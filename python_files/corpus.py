@@ -7,7 +7,9 @@ two runs of the course on the same machine see exactly the same text.
 `LLM_CORPUS` environment variable):
 
 - ``python-docs``: the documentation of the running Python installation (offline);
-- ``hf:<dataset id>`` or ``hf:<dataset id>:<config>``: a Hugging Face hub dataset, streamed;
+- ``hf:<name>`` for the corpora of `HUB_CORPORA` (``hf:fineweb-edu``, ``hf:gutenberg``, ...),
+  or ``hf:<dataset id>`` / ``hf:<dataset id>:<config>`` for any hub dataset with a ``text``
+  column, streamed;
 - anything else: comma-separated paths or glob patterns of UTF-8 text files.
 """
 
@@ -16,11 +18,12 @@ from __future__ import annotations
 import ast
 import glob
 import inspect
+import re
 import sysconfig
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import CourseError
 
@@ -55,8 +58,7 @@ def load_corpus(spec: str, max_bytes: int | None = None) -> list[Document]:
     if spec == PYTHON_DOCS:
         documents = evenly_spread(list(python_docs()), max_bytes)
     elif spec.startswith(HUB_PREFIX):
-        dataset_id, _, config = spec[len(HUB_PREFIX):].partition(":")
-        documents = take_bytes(hub_documents(dataset_id, config or None), max_bytes)
+        documents = take_bytes(hub_corpus(spec[len(HUB_PREFIX):]), max_bytes)
     else:
         documents = take_bytes(text_file_documents(expand_paths(spec)), max_bytes)
     if not documents:
@@ -217,6 +219,65 @@ def paragraph_chunks(text: str, size: int = TEXT_FILE_DOCUMENT_CHARS) -> Iterato
 
 
 # --- Hugging Face hub datasets ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HubCorpus:
+    path: str
+    config: str | None = None
+    split: str = "train"
+    clean: Callable[[str], str] | None = None   # applied to each document's text
+
+
+def strip_gutenberg_license(text: str) -> str:
+    """The book without Project Gutenberg's license header and footer.
+
+    The header ends with a marker such as ``*** START OF THE PROJECT GUTENBERG EBOOK ... ***``
+    (older books: ``*END*THE SMALL PRINT! ...*END*``); the footer starts with
+    ``*** END OF THE PROJECT GUTENBERG EBOOK ...`` or ``End of the Project Gutenberg EBook``.
+    A text with neither marker is returned whole.
+    """
+    header_end = list(GUTENBERG_HEADER_END.finditer(text))
+    body = text[header_end[-1].end():] if header_end else text
+    footer = GUTENBERG_FOOTER_START.search(body)
+    return (body[:footer.start()] if footer else body).strip()
+
+
+def has_gutenberg_markers(text: str) -> bool:
+    return bool(GUTENBERG_HEADER_END.search(text) or GUTENBERG_FOOTER_START.search(text))
+
+
+GUTENBERG_HEADER_END = re.compile(
+    r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT).*$"
+    r"|^\*END\*THE SMALL PRINT!.*$", re.IGNORECASE | re.MULTILINE)
+GUTENBERG_FOOTER_START = re.compile(
+    r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT)"
+    r"|^End of (?:the )?Project Gutenberg'?s? E-?(?:book|text)", re.IGNORECASE | re.MULTILINE)
+
+# hub corpora known by a short name; every one has a "text" column
+HUB_CORPORA = {
+    "fineweb-edu": HubCorpus("HuggingFaceFW/fineweb-edu", "sample-10BT"),
+    "gutenberg": HubCorpus("manu/project_gutenberg", split="en", clean=strip_gutenberg_license),
+    "pg19": HubCorpus("emozilla/pg19", clean=strip_gutenberg_license),
+    "tinystories": HubCorpus("roneneldan/TinyStories"),
+    "wikitext": HubCorpus("Salesforce/wikitext", "wikitext-103-raw-v1"),
+}
+
+
+def hub_corpus(name: str, data_files: str | None = None) -> Iterator[Document]:
+    """The documents of a corpus of `HUB_CORPORA`, or of ``<dataset id>[:<config>]``.
+
+    With `data_files` (the tests' fixtures), the rows come from those JSON lines files instead.
+    """
+    dataset_id, _, config = name.partition(":")
+    corpus = HUB_CORPORA.get(name, HubCorpus(dataset_id, config or None))
+    if data_files:
+        documents = hub_documents("json", split="train", data_files=data_files)
+    else:
+        documents = hub_documents(corpus.path, corpus.config, corpus.split)
+    if corpus.clean is None:
+        return documents
+    return (Document(d.name, corpus.clean(d.text), d.source) for d in documents)
+
 
 def hub_documents(path: str, config: str | None = None, split: str = "train",
                   text_field: str = "text", data_files: str | list[str] | None = None

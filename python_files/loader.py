@@ -27,11 +27,17 @@ class RandomWindows:
     With `loss_mask` (an array of 0/1 aligned with `tokens`), each batch carries the mask of
     its targets: supervised fine-tuning learns only from the assistant's tokens. With `starts`,
     windows begin only there (at conversation starts, so no answer is seen without its question).
+
+    Batch number k of a run is drawn with a random generator seeded by (seed, k). So the
+    batches do not depend on how many processes share the run: with `world_size` processes,
+    process `rank` draws batches rank, rank + world_size, ... And a resumed run continues
+    with the right batch by setting one number (`seek`), whatever its number of processes.
     """
 
     def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int,
                  device: str | torch.device = "cpu", seed: int = 0,
-                 loss_mask: np.ndarray | None = None, starts: np.ndarray | None = None):
+                 loss_mask: np.ndarray | None = None, starts: np.ndarray | None = None,
+                 rank: int = 0, world_size: int = 1):
         if len(tokens) < context_length + 1:
             raise CourseError(f"The token file has {len(tokens)} tokens, fewer than one window of "
                               f"{context_length + 1}: use more text or a shorter context_length.")
@@ -41,12 +47,20 @@ class RandomWindows:
         self.context_length = context_length
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.next_index = rank      # the number, among all processes' batches, of our next one
+
+    def seek(self, batches_drawn: int) -> None:
+        """Continue a run in which all processes together have drawn `batches_drawn` batches."""
+        self.next_index = batches_drawn + self.rank
 
     def window_starts(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.next_index])
+        self.next_index += self.world_size
         if self.starts is not None:
-            return self.rng.choice(self.starts, size=self.batch_size)
-        return self.rng.integers(0, len(self.tokens) - self.context_length, size=self.batch_size)
+            return rng.choice(self.starts, size=self.batch_size)
+        return rng.integers(0, len(self.tokens) - self.context_length, size=self.batch_size)
 
     def next_batch(self) -> Batch:
         """Inputs and targets, each (batch_size, context_length) int64 on the device."""
@@ -66,10 +80,3 @@ class RandomWindows:
             # page-locked memory lets the copy run asynchronously while the GPU keeps working
             return batch.pin_memory().to(self.device, non_blocking=True)
         return batch
-
-    def state_dict(self) -> dict:
-        """The random state: saved in checkpoints so a resumed run sees the same batches."""
-        return self.rng.bit_generator.state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = state

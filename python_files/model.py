@@ -21,10 +21,19 @@ class GPTConfig:
     n_head: int
     n_embd: int
     dropout: float = 0.0
+    # embedding rows rounded up to a multiple of this: matrix shapes that GPU tensor cores
+    # like (64 on GPUs). The extra ids are never predicted: their logits are cut off.
+    vocab_multiple: int = 1
+    # False: the textbook softmax(q k^T / sqrt(d)) v, written out (slower; for comparison)
+    fused_attention: bool = True
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}.")
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
 
 
 class KVCache:
@@ -57,6 +66,7 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)   # queries, keys, values at once
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
+        self.fused = config.fused_attention
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, C) -> q, k, v, each (B, n_head, T, C // n_head)."""
@@ -78,9 +88,21 @@ class CausalSelfAttention(nn.Module):
             mask, causal = None, False      # one new token may see everything before it
         else:
             mask, causal = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past), False
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if self.fused:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+        else:
+            y = textbook_attention(q, k, v, mask if not causal else torch.ones(
+                T, T, dtype=torch.bool, device=x.device).tril(), dropout)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+def textbook_attention(q, k, v, mask: torch.Tensor | None, dropout: float) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v, step by step: the (T, T) score matrix is materialized."""
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return F.dropout(scores.softmax(dim=-1), p=dropout) @ v
 
 
 class MLP(nn.Module):
@@ -113,12 +135,12 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)       # token embeddings
+        self.wte = nn.Embedding(config.padded_vocab_size, config.n_embd)   # token embeddings
         self.wpe = nn.Embedding(config.context_length, config.n_embd)   # position embeddings
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
         self.apply(self._init_weights)
         # GPT-2: scale the layers that write into the residual stream by 1/sqrt(2 * n_layer),
@@ -153,7 +175,7 @@ class GPT(nn.Module):
             x = block(x, cache, layer)
         if cache is not None:
             cache.length += T
-        logits = self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(x))[..., :self.config.vocab_size]
         if targets is None:
             return logits, None
         return logits, masked_cross_entropy(logits, targets, loss_mask)
@@ -176,12 +198,12 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 def parameter_count(config: GPTConfig) -> int:
     """The parameter count, derived by hand from the architecture.
 
-    Embeddings: V*d (tokens, shared with the head) + T*d (positions).
+    Embeddings: V*d (tokens, shared with the head; V padded) + T*d (positions).
     Each block: LayerNorms 2 * 2d; attention d*3d + 3d and d*d + d; MLP d*4d + 4d and 4d*d + d,
     which is 12 d^2 + 13 d in all. Final LayerNorm: 2d.
     """
     d = config.n_embd
-    return (config.vocab_size * d + config.context_length * d
+    return (config.padded_vocab_size * d + config.context_length * d
             + config.n_layer * (12 * d * d + 13 * d) + 2 * d)
 
 

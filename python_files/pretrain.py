@@ -1,15 +1,19 @@
 """Stage 04: pretrain the GPT on the token files of stage 02, with the sizes of a profile.
 
-Notebook 04 calls `pretrain`; the same run works from a terminal:
+Notebook 04 calls `pretrain`; the same run works from a terminal, on one device or several:
 
     LLM_PROFILE=cpu python -m python_files.pretrain
+    LLM_PROFILE=gpu torchrun --standalone --nproc_per_node=8 -m python_files.pretrain
 """
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from .artifacts import Artifacts
+from .distributed import Distributed, device_for, start_distributed, stop_distributed
 from .loader import RandomWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import open_tokens, read_pretrain_meta
@@ -27,14 +31,23 @@ def default_device() -> torch.device:
 
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, context_length=profile.context_length,
-                     n_layer=profile.n_layer, n_head=profile.n_head, n_embd=profile.n_embd)
+                     n_layer=profile.n_layer, n_head=profile.n_head, n_embd=profile.n_embd,
+                     vocab_multiple=profile.vocab_multiple)
 
 
-def pretrain_config(profile: Profile) -> TrainConfig:
+def compile_enabled(profile: Profile, device: torch.device) -> bool:
+    """The profile's choice, or by default: with CUDA, not on Windows (no Triton there)."""
+    if profile.compile is not None:
+        return profile.compile
+    return device.type == "cuda" and platform.system() != "Windows"
+
+
+def pretrain_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
     return TrainConfig(max_steps=profile.max_steps, learning_rate=profile.learning_rate,
                        warmup_steps=profile.warmup_steps, grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=profile.eval_interval, eval_batches=profile.eval_batches,
-                       sample_interval=profile.eval_interval)
+                       sample_interval=profile.eval_interval, precision=profile.precision,
+                       compile=compile_enabled(profile, device or default_device()))
 
 
 def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
@@ -48,26 +61,40 @@ def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
 
 
 def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
-             progress: bool = True) -> TrainResult:
+             progress: bool = True, distributed: Distributed = Distributed()) -> TrainResult:
     """Train a fresh model (or resume the run in checkpoints/pretrain/) on the token files."""
     device = device or default_device()
     meta = read_pretrain_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     train_tokens, val_tokens = open_tokens(artifacts, "train", meta), open_tokens(artifacts, "val", meta)
-    torch.manual_seed(0)
+    torch.manual_seed(0)   # the same initial weights in every process
     model = GPT(model_config(profile, meta["vocab_size"])).to(device)
-    train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device, seed=1)
+    shards = {"rank": distributed.rank, "world_size": distributed.world_size}
+    train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device,
+                                  seed=1, **shards)
     val_split = meta["splits"]["val"]
     return train(model, train_batches,
                  lambda: RandomWindows(val_tokens, profile.context_length, profile.batch_size, device,
-                                       seed=VALIDATION_SEED),
-                 pretrain_config(profile), Checkpoints(artifacts.checkpoints("pretrain")),
+                                       seed=VALIDATION_SEED, **shards),
+                 pretrain_config(profile, device), Checkpoints(artifacts.checkpoints("pretrain")),
                  bytes_per_token=val_split["bytes"] / val_split["tokens"],
-                 sample=sampler(tokenizer, profile.sample_prompt), progress=progress)
+                 sample=sampler(tokenizer, profile.sample_prompt), progress=progress,
+                 distributed=distributed)
+
+
+def main() -> None:
+    """Pretraining from a terminal; under torchrun, one process per device."""
+    setup = start_distributed()
+    profile = active_profile()
+    try:
+        result = pretrain(profile, Artifacts.for_profile(profile.name),
+                          device_for(setup) if setup.enabled else None, distributed=setup)
+    finally:
+        stop_distributed(setup)
+    if setup.is_main:
+        print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
+              f"({result.seconds / 60:.1f} min)")
 
 
 if __name__ == "__main__":
-    profile = active_profile()
-    result = pretrain(profile, Artifacts.for_profile(profile.name))
-    print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
-          f"({result.seconds / 60:.1f} min)")
+    main()

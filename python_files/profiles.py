@@ -17,7 +17,15 @@ from dataclasses import dataclass, fields, replace
 
 from .errors import CourseError
 
-FINEWEB_EDU = "hf:HuggingFaceFW/fineweb-edu:sample-10BT"
+FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
+
+
+@dataclass(frozen=True)
+class MixtureSource:
+    """A hub instruction set in the SFT mixture (see sft_sources.HUB_SOURCES)."""
+    name: str
+    cap: int                # at most this many conversations are read
+    weight: float = 1.0     # each conversation is seen this many times per pass (2.0: twice)
 
 
 @dataclass(frozen=True)
@@ -47,15 +55,27 @@ class Profile:
     # supervised fine-tuning
     sft_steps: int
     sft_learning_rate: float
-    sft_sources: tuple[str, ...] = ()     # hub instruction sets added to the docs questions
-    sft_rows_per_source: int = 0
+    sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
     tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
     sample_prompt: str = "json.dumps("    # shown completed during pretraining
+    # speed (see train.py); each is on by default where the device supports it
+    precision: str = "auto"         # auto: bf16 from sm80, fp16 with loss scaling below, fp32 on CPU
+    compile: bool | None = None     # torch.compile; None: on with CUDA, except on Windows
+    vocab_multiple: int = 64        # embedding rows rounded up to a multiple of this
 
     def __str__(self) -> str:
         width = max(len(f.name) for f in fields(self))
         return "\n".join(f"{f.name:<{width}}  {getattr(self, f.name)}" for f in fields(self))
 
+
+# small, clean sets weigh more; large synthetic ones are capped
+COLAB_MIXTURE = (
+    MixtureSource("smoltalk", 2_500, weight=2.0), MixtureSource("no_robots", 9_500),
+    MixtureSource("oasst", 5_000), MixtureSource("dolly", 5_000), MixtureSource("alpaca", 10_000),
+    MixtureSource("gsm8k", 7_500), MixtureSource("smol_smoltalk", 10_000),
+    MixtureSource("lima", 1_000, weight=2.0), MixtureSource("slimorca", 5_000),
+    MixtureSource("ultrachat", 10_000))
+GPU_MIXTURE = tuple(MixtureSource(m.name, m.cap * 5, m.weight) for m in COLAB_MIXTURE)
 
 PROFILES = {
     "ci": Profile(
@@ -69,15 +89,15 @@ PROFILES = {
         name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
         vocab_size=4096, bpe_train_bytes=2_000_000, tokenizer_train_bytes=10_000_000,
         n_layer=4, n_head=4, n_embd=192, context_length=256,
-        batch_size=16, grad_accum_steps=1, max_steps=900, learning_rate=2e-3, warmup_steps=50,
-        eval_interval=100, eval_batches=10, sft_steps=400, sft_learning_rate=5e-4),
+        batch_size=16, grad_accum_steps=1, max_steps=1200, learning_rate=2e-3, warmup_steps=50,
+        eval_interval=100, eval_batches=10, sft_steps=500, sft_learning_rate=5e-4),
     "colab": Profile(
         name="colab", corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
         vocab_size=16384, bpe_train_bytes=5_000_000, tokenizer_train_bytes=200_000_000,
         n_layer=8, n_head=8, n_embd=512, context_length=512,
         batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200,
         eval_interval=250, eval_batches=50, sft_steps=2000, sft_learning_rate=2e-4,
-        sft_sources=("alpaca", "dolly", "no_robots", "smoltalk"), sft_rows_per_source=10_000,
+        sft_mixture=COLAB_MIXTURE,
         sample_prompt="The most important thing about"),
     "gpu": Profile(
         name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
@@ -85,8 +105,8 @@ PROFILES = {
         n_layer=12, n_head=12, n_embd=768, context_length=1024,
         batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
         warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
-        sft_learning_rate=1e-4, sft_sources=("alpaca", "dolly", "no_robots", "smoltalk", "ultrachat"),
-        sft_rows_per_source=50_000, sample_prompt="The most important thing about"),
+        sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE,
+        sample_prompt="The most important thing about"),
 }
 
 

@@ -12,7 +12,7 @@ import torch
 
 from .artifacts import Artifacts
 from .loader import RandomWindows
-from .pretrain import VALIDATION_SEED, default_device
+from .pretrain import VALIDATION_SEED, compile_enabled, default_device
 from .profiles import Profile, active_profile
 from .sft_data import open_sft_split, read_sft_meta
 from .train import Checkpoints, TrainConfig, TrainResult, load_model, train
@@ -23,7 +23,8 @@ def sft_config(profile: Profile) -> TrainConfig:
                        warmup_steps=max(1, profile.sft_steps // 20),
                        grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=max(1, profile.sft_steps // 8), eval_batches=profile.eval_batches,
-                       weight_decay=0.0)
+                       weight_decay=0.0, precision=profile.precision,
+                       compile=compile_enabled(profile, default_device()))
 
 
 def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: Profile,

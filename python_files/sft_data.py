@@ -14,6 +14,7 @@ questions with their reference answers go to ``test_questions.jsonl``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -27,6 +28,7 @@ from .chat import render_conversation
 from .corpus import PYTHON_DOCS, Document
 from .errors import CourseError
 from .pretrain_data import token_dtype
+from .profiles import MixtureSource
 from .sft_sources import HUB_SOURCES, hub_conversations
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
@@ -36,6 +38,7 @@ QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name}
                       "Tell me about {name}.", "What is the purpose of {name}?",
                       "Can you describe {name}?"]
 UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
+OWN_SOURCE_LICENSES = {PYTHON_DOCS: "PSF License (Python's documentation)", "course": "written for this course"}
 # parts of made-up names: real modules with functions they do not have
 MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
                  "encrypt", "summarize", "reverse", "upload", "translate"]
@@ -148,22 +151,54 @@ class Conversation:
     source: str
 
 
-def all_conversations(questions: dict[str, list[Question]], hub_sources: tuple[str, ...] = (),
-                      rows_per_source: int = 0) -> dict[str, list[Conversation]]:
-    """The docs questions of each split, the course conversations (train), and hub sets.
+def all_conversations(questions: dict[str, list[Question]], mixture: tuple[MixtureSource, ...] = (),
+                      data_files: dict[str, str] | None = None) -> tuple[dict[str, list[Conversation]], dict]:
+    """The docs questions of each split, the course conversations (train), and the hub mixture.
 
-    Every 20th conversation of a hub set goes to validation; the test split holds only docs
-    questions, the ones notebook 07 scores.
+    Each hub source gives at most `cap` conversations; duplicates (identical, or identical
+    after normalizing case, spaces and punctuation) are dropped across all sources; every 20th
+    remaining conversation goes to validation, and training conversations are repeated by
+    the source's `weight`. The test split holds only docs questions, the ones notebook 07
+    scores. Returns the splits and, per hub source, what happened to its rows.
+    `data_files` reads sources from local files instead of the hub (the tests' fixtures).
     """
     conversations = {split: [Conversation(as_messages(q), PYTHON_DOCS) for q in questions[split]]
                      for split in SPLITS}
     conversations["train"] += [Conversation(messages, "course") for messages in COURSE_CONVERSATIONS]
-    for name in hub_sources:
-        if name not in HUB_SOURCES:
-            raise CourseError(f"Unknown SFT source {name!r}: choose among {', '.join(HUB_SOURCES)}.")
-        for index, messages in enumerate(hub_conversations(HUB_SOURCES[name], rows_per_source)):
-            conversations["val" if index % 20 == 0 else "train"].append(Conversation(messages, name))
-    return conversations
+    seen: set[str] = {conversation_key(c.messages) for split in conversations.values() for c in split}
+    report = {}
+    for entry in mixture:
+        if entry.name not in HUB_SOURCES:
+            raise CourseError(f"Unknown SFT source {entry.name!r}: choose among {', '.join(HUB_SOURCES)}.")
+        source = HUB_SOURCES[entry.name]
+        read = kept = trained = 0
+        for messages in hub_conversations(source, entry.cap, (data_files or {}).get(entry.name)):
+            read += 1
+            key = conversation_key(messages)
+            if key in seen:
+                continue
+            seen.add(key)
+            kept += 1
+            if kept % 20 == 0:
+                conversations["val"].append(Conversation(messages, entry.name))
+            else:
+                copies = repeats(entry.weight, trained)
+                conversations["train"] += [Conversation(messages, entry.name)] * copies
+                trained += 1
+        report[entry.name] = {"read": read, "duplicates": read - kept, "weight": entry.weight,
+                              "license": source.license}
+    return conversations, report
+
+
+def conversation_key(messages: list[dict]) -> str:
+    """The same key for conversations that differ only in case, spacing or punctuation."""
+    text = " ".join(f"{m['role']}: {m['content']}" for m in messages).lower()
+    return hashlib.sha1(" ".join(re.findall(r"\w+", text)).encode("utf-8")).hexdigest()
+
+
+def repeats(weight: float, index: int) -> int:
+    """Copies of the `index`-th conversation: the first n conversations get round(n * weight)."""
+    return round((index + 1) * weight) - round(index * weight)
 
 
 # --- writing the files -----------------------------------------------------------------------
@@ -205,14 +240,25 @@ def write_array(path, array: np.ndarray) -> None:
 
 
 def prepare_sft_data(conversations: dict[str, list[Conversation]], test_questions: list[Question],
-                     tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int) -> dict:
-    """Write the token, mask and start files of every split, the test questions, and meta.json."""
+                     tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
+                     mixture_report: dict | None = None) -> dict:
+    """Write the token, mask and start files of every split, the test questions, and meta.json.
+
+    meta.json lists every source of the training split with its share of the conversations
+    (and, for hub sources, rows read, duplicates dropped, weight and license).
+    """
     artifacts.sft_meta.unlink(missing_ok=True)   # the old files are being replaced
     meta = {"dtype": token_dtype(tokenizer.vocab_size).name, "tokenizer_sha256": tokenizer.sha256,
             "context_length": context_length, "splits": {}}
     for split, split_conversations in conversations.items():
         meta["splits"][split] = write_split(split_conversations, tokenizer, context_length + 1,
                                             artifacts, split)
+    train_sources = meta["splits"]["train"]["sources"]
+    total = sum(train_sources.values())
+    meta["mixture"] = {name: {"train_conversations": count, "share": count / total,
+                              "license": OWN_SOURCE_LICENSES.get(name, ""),
+                              **(mixture_report or {}).get(name, {})}
+                       for name, count in train_sources.items()}
     atomic_write_text(artifacts.sft_test_questions,
                       "".join(json.dumps(q.__dict__) + "\n" for q in test_questions))
     atomic_write_text(artifacts.sft_meta, json.dumps(meta, indent=2))

@@ -11,12 +11,15 @@ serious trainer does, in about the order it does it:
   older ones such as the T4, fp32 on CPU);
 - periodic evaluation (validation loss, and bits per byte for pretraining), a checkpoint
   `last.pt` at every evaluation and `best.pt` at the best one, written atomically;
-- resuming from `last.pt`: model, optimizer, step and the data loader's random state, so a
-  resumed run continues exactly where it stopped;
-- a JSONL log, one line per step, that the plots read.
+- resuming from `last.pt`: model, optimizer and step (the batches are numbered, so the
+  loader continues with the right one), so a resumed run continues exactly where it stopped;
+- a JSONL log, one line per step, that the plots read;
+- on GPUs: TF32 matmuls, the fused AdamW kernel, and optionally `torch.compile`;
+- several processes with DistributedDataParallel when launched by torchrun
+  (see `distributed.py`): the same loop, each process on its own batches.
 
-Run it from a notebook with `train(...)`, or as a script for pretraining:
-``python -m python_files.train`` (the profile comes from LLM_PROFILE).
+Run it from a notebook with `train(...)`, or as a script: ``python -m python_files.pretrain``,
+or ``torchrun --nproc_per_node=N -m python_files.pretrain``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from .artifacts import atomic_path, atomic_write_text
+from .distributed import Distributed, mean_over_processes
 from .errors import CourseError
 from .model import GPT, GPTConfig
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -50,6 +57,8 @@ class TrainConfig:
     eval_batches: int = 20
     sample_interval: int = 0         # steps between printed samples (0: none)
     seed: int = 1337
+    precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU
+    compile: bool = False            # torch.compile the model (minutes of compiling, then faster)
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -72,12 +81,16 @@ def make_optimizer(model: GPT, config: TrainConfig, device: torch.device) -> tor
                              fused=device.type == "cuda")
 
 
-def precision_for(device: torch.device) -> str:
-    """bf16 from Ampere (sm80) on, fp16 below it (T4, V100), fp32 on CPU.
+def precision_for(device: torch.device, setting: str = "auto") -> str:
+    """bf16 from Ampere (sm80) on, fp16 below it (T4, V100), fp32 on CPU, unless `setting` says.
 
     `torch.cuda.is_bf16_supported()` is True on a T4 too, through slow emulation, so the
     compute capability decides.
     """
+    if setting not in PRECISIONS:
+        raise CourseError(f"precision={setting!r} is not one of {', '.join(PRECISIONS)}.")
+    if setting != "auto":
+        return setting
     if device.type != "cuda":
         return "fp32"
     return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
@@ -109,12 +122,11 @@ class Checkpoints:
         return self.folder / "log.jsonl"
 
 
-def save_checkpoint(path: Path, model: GPT, optimizer, step: int, train_batches,
-                    config: TrainConfig, best_val_loss: float) -> None:
+def save_checkpoint(path: Path, model: GPT, optimizer, step: int, config: TrainConfig,
+                    best_val_loss: float) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "train_batches": train_batches.state_dict(), "model_config": asdict(model.config),
-             "train_config": asdict(config), "best_val_loss": best_val_loss,
-             "torch_rng": torch.get_rng_state()}
+             "model_config": asdict(model.config), "train_config": asdict(config),
+             "best_val_loss": best_val_loss, "torch_rng": torch.get_rng_state()}
     with atomic_path(path) as temporary:
         torch.save(state, temporary)
 
@@ -140,32 +152,45 @@ class TrainResult:
 
 def train(model: GPT, train_batches, val_batches_factory: Callable, config: TrainConfig,
           checkpoints: Checkpoints, bytes_per_token: float | None = None,
-          sample: Callable[[GPT], str] | None = None, progress: bool = True) -> TrainResult:
+          sample: Callable[[GPT], str] | None = None, progress: bool = True,
+          distributed: Distributed = Distributed()) -> TrainResult:
     """Train `model` until `config.max_steps`, resuming from `checkpoints.last` if it exists.
 
     `train_batches.next_batch()` gives (inputs, targets, loss_mask or None);
     `val_batches_factory()` gives a fresh validation loader, the same windows every time.
+    Under torchrun every process calls this with its own loaders and `distributed`.
     """
     device = next(model.parameters()).device
-    precision = precision_for(device)
+    precision = precision_for(device, config.precision)
+    micro_steps = micro_steps_per_process(config.grad_accum_steps, distributed)
+    if device.type == "cuda":   # TF32: fp32 matmuls on tensor cores, ~10 bits of mantissa
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     optimizer = make_optimizer(model, config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     torch.manual_seed(config.seed)
     step, best_val_loss = 0, float("inf")
     if checkpoints.last.exists():
-        step, best_val_loss = resume(checkpoints.last, model, optimizer, train_batches)
-        keep_log_until(checkpoints.log, step)
-    checkpoints.folder.mkdir(parents=True, exist_ok=True)
+        step, best_val_loss = resume(checkpoints.last, model, optimizer)
+        if distributed.is_main:
+            keep_log_until(checkpoints.log, step)
+    train_batches.seek(step * config.grad_accum_steps)   # batches drawn by all processes so far
+    network = wrap_for_training(model, config, distributed)
+    main = distributed.is_main
+    if main:
+        checkpoints.folder.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm
-    bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step", disable=not progress)
+    bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
+               disable=not (progress and main))
     started = time.perf_counter()
-    with open(checkpoints.log, "a", encoding="utf-8") as log:
+    with open(checkpoints.log, "a", encoding="utf-8") if main else contextlib.nullcontext() as log:
         while step < config.max_steps:
             lr = learning_rate_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            train_loss = optimizer_step(model, optimizer, scaler, train_batches, config, device, precision)
+            train_loss = optimizer_step(network, optimizer, scaler, train_batches, micro_steps,
+                                        config.grad_clip, device, precision)
+            train_loss = mean_over_processes(train_loss, distributed, device)
             if not math.isfinite(train_loss):
                 raise CourseError(f"The loss became {train_loss} at step {step}: lower the learning "
                                   f"rate; the last good checkpoint is kept in last.pt.")
@@ -173,52 +198,82 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
             record = {"step": step, "train_loss": train_loss, "lr": lr,
                       "seconds": round(time.perf_counter() - started, 2)}
             if step % config.eval_interval == 0 or step == config.max_steps:
-                record.update(evaluate(model, val_batches_factory(), config.eval_batches, device,
-                                       precision, bytes_per_token))
-                best_val_loss = save_checkpoints(checkpoints, model, optimizer, step, train_batches,
-                                                 config, record["val_loss"], best_val_loss)
+                record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,
+                                       precision, bytes_per_token, distributed))
+                best_val_loss = min(best_val_loss, record["val_loss"])
+                if main:
+                    save_checkpoints(checkpoints, model, optimizer, step, config, record["val_loss"],
+                                     best_val_loss)
                 bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
-            if sample is not None and config.sample_interval and step % config.sample_interval == 0:
+            if main and sample is not None and config.sample_interval and step % config.sample_interval == 0:
                 record["sample"] = sample(model)
                 bar.write(f"step {step}: {record['sample']!r}")
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+            if main:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
             bar.update()
     bar.close()
     return TrainResult(step, best_val_loss, time.perf_counter() - started)
 
 
-def optimizer_step(model, optimizer, scaler, train_batches, config, device, precision) -> float:
-    """One optimizer step over `grad_accum_steps` batches; returns their mean loss."""
-    model.train()
-    total = 0.0
-    for _ in range(config.grad_accum_steps):
-        inputs, targets, loss_mask = train_batches.next_batch()
-        with autocast(device, precision):
-            _, loss = model(inputs, targets, loss_mask)
-        # dividing by the number of micro-batches makes the summed gradients their mean
-        scaler.scale(loss / config.grad_accum_steps).backward()
-        total += loss.item()
+def micro_steps_per_process(grad_accum_steps: int, distributed: Distributed) -> int:
+    """Each process does its share of the accumulation: the tokens per step stay the same."""
+    if grad_accum_steps % distributed.world_size:
+        raise CourseError(f"grad_accum_steps={grad_accum_steps} must be a multiple of the "
+                          f"{distributed.world_size} processes, so every step sees the same tokens.")
+    return grad_accum_steps // distributed.world_size
+
+
+def wrap_for_training(model: GPT, config: TrainConfig, distributed: Distributed):
+    """The module the loop calls: compiled and/or wrapped in DDP. Checkpoints save `model`."""
+    network = torch.compile(model) if config.compile else model
+    if distributed.enabled:
+        device = next(model.parameters()).device
+        network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    return network
+
+
+def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, grad_clip: float,
+                   device, precision) -> float:
+    """One optimizer step over `micro_steps` batches; returns their mean loss."""
+    network.train()
+    total = torch.zeros((), device=device)
+    try:
+        for micro in range(micro_steps):
+            inputs, targets, loss_mask = train_batches.next_batch()
+            # DDP averages gradients across processes during backward; once per step is enough
+            last = micro == micro_steps - 1
+            no_sync = network.no_sync() if isinstance(network, DistributedDataParallel) and not last \
+                else contextlib.nullcontext()
+            with no_sync:
+                with autocast(device, precision):
+                    _, loss = network(inputs, targets, loss_mask)
+                # dividing by the number of micro-batches makes the summed gradients their mean
+                scaler.scale(loss / micro_steps).backward()
+            total += loss.detach()
+    except torch.OutOfMemoryError:
+        raise CourseError(f"The GPU ran out of memory with batch_size={train_batches.batch_size}: lower batch_size "
+                          f"in the profile and raise grad_accum_steps to keep the tokens per step.") from None
     scaler.unscale_(optimizer)   # clip the true gradients, not the scaled ones
-    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    torch.nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return total / config.grad_accum_steps
+    return total.item() / micro_steps   # one GPU synchronization per step, not per micro-batch
 
 
 @torch.no_grad()
-def evaluate(model: GPT, val_batches, batches: int, device, precision,
-             bytes_per_token: float | None) -> dict:
-    """Mean validation loss; for pretraining also bits per byte, comparable across tokenizers."""
-    model.eval()
+def evaluate(network, val_batches, batches: int, device, precision, bytes_per_token: float | None,
+             distributed: Distributed = Distributed()) -> dict:
+    """Mean validation loss over all processes; for pretraining also bits per byte."""
+    network.eval()
     losses = []
     for _ in range(batches):
         inputs, targets, loss_mask = val_batches.next_batch()
         with autocast(device, precision):
-            losses.append(model(inputs, targets, loss_mask)[1].item())
-    model.train()
-    val_loss = sum(losses) / len(losses)
+            losses.append(network(inputs, targets, loss_mask)[1].item())
+    network.train()
+    val_loss = mean_over_processes(sum(losses) / len(losses), distributed, device)
     result = {"val_loss": val_loss}
     if bytes_per_token:
         # nats per token -> bits per token (/ ln 2) -> bits per byte (/ bytes per token)
@@ -226,24 +281,20 @@ def evaluate(model: GPT, val_batches, batches: int, device, precision,
     return result
 
 
-def save_checkpoints(checkpoints, model, optimizer, step, train_batches, config, val_loss,
-                     best_val_loss) -> float:
-    """Write last.pt, and best.pt when `val_loss` is the best so far; returns the best loss."""
-    best_val_loss = min(best_val_loss, val_loss)
-    save_checkpoint(checkpoints.last, model, optimizer, step, train_batches, config, best_val_loss)
+def save_checkpoints(checkpoints, model, optimizer, step, config, val_loss, best_val_loss) -> None:
+    """Write last.pt, and best.pt when `val_loss` is the best so far."""
+    save_checkpoint(checkpoints.last, model, optimizer, step, config, best_val_loss)
     if val_loss == best_val_loss:
-        save_checkpoint(checkpoints.best, model, optimizer, step, train_batches, config, best_val_loss)
-    return best_val_loss
+        save_checkpoint(checkpoints.best, model, optimizer, step, config, best_val_loss)
 
 
-def resume(path: Path, model: GPT, optimizer, train_batches) -> tuple[int, float]:
+def resume(path: Path, model: GPT, optimizer) -> tuple[int, float]:
     checkpoint = load_checkpoint(path, next(model.parameters()).device)
     if checkpoint["model_config"] != asdict(model.config):
         raise CourseError(f"{path.name} was trained with another model ({checkpoint['model_config']}): "
                           f"delete its folder to start over with this profile.")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
-    train_batches.load_state_dict(checkpoint["train_batches"])
     torch.set_rng_state(checkpoint["torch_rng"])
     return checkpoint["step"], checkpoint["best_val_loss"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from python_files.corpus import (PYTHON_DOCS, hub_documents, load_corpus, paragraph_chunks,
+from python_files.corpus import (PYTHON_DOCS, has_gutenberg_markers, hub_corpus, hub_documents,
+                                 load_corpus, paragraph_chunks, strip_gutenberg_license,
                                  python_docs)
 from python_files.errors import CourseError
 
@@ -125,3 +126,32 @@ def test_the_hub_offline_gives_one_clear_sentence():
     # conftest sets HF_HUB_OFFLINE=1, as on a machine without network
     with pytest.raises(CourseError, match="Could not load the dataset 'roneneldan/TinyStories'"):
         load_corpus("hf:roneneldan/TinyStories")
+
+
+GUTENBERG = FIXTURES / "gutenberg"
+
+
+@pytest.mark.parametrize("book, body", [
+    ("modern_markers.txt", "CHAPTER I\n\nIt was a quiet morning in the village."),
+    ("this_ebook_markers.txt", "The river ran fast after the rain."),
+    ("small_print_markers.txt", "Once there was a lighthouse keeper."),
+])
+def test_the_gutenberg_license_header_and_footer_are_stripped(book, body):
+    text = (GUTENBERG / book).read_text(encoding="utf-8")
+    assert has_gutenberg_markers(text)
+    assert strip_gutenberg_license(text) == body
+
+
+def test_a_book_without_markers_is_kept_whole():
+    text = (GUTENBERG / "no_markers.txt").read_text(encoding="utf-8")
+    assert not has_gutenberg_markers(text)
+    assert strip_gutenberg_license(text) == text.strip()
+
+
+def test_the_gutenberg_corpus_cleans_each_book(tmp_path):
+    rows = [{"text": (GUTENBERG / name).read_text(encoding="utf-8"), "short_book_title": name}
+            for name in ("modern_markers.txt", "no_markers.txt")]
+    (tmp_path / "pg.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    documents = list(hub_corpus("gutenberg", data_files=str(tmp_path / "pg.jsonl")))
+    assert documents[0].text.startswith("CHAPTER I") and "START OF" not in documents[0].text
+    assert documents[1].text == rows[1]["text"].strip()

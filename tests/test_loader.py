@@ -31,14 +31,20 @@ def test_windows_reach_the_end_of_the_file(token_file):
     assert loader.window_starts().max() == len(token_file) - 33
 
 
-def test_the_saved_random_state_replays_the_same_batches(token_file):
+def test_seeking_replays_the_same_batches(token_file):
     loader = RandomWindows(token_file, 16, 4, seed=5)
-    loader.next_batch()
-    state = loader.state_dict()
-    expected = loader.next_batch()[0]
-    resumed = RandomWindows(token_file, 16, 4, seed=999)
-    resumed.load_state_dict(state)
-    assert resumed.next_batch()[0].equal(expected)
+    batches = [loader.next_batch().inputs for _ in range(3)]
+    resumed = RandomWindows(token_file, 16, 4, seed=5)
+    resumed.seek(2)
+    assert resumed.next_batch().inputs.equal(batches[2])
+    assert not batches[0].equal(batches[1])
+
+
+def test_processes_share_out_the_batches_of_one_process(token_file):
+    alone = RandomWindows(token_file, 16, 4, seed=5)
+    batches = [alone.next_batch().inputs for _ in range(4)]
+    ranks = [RandomWindows(token_file, 16, 4, seed=5, rank=r, world_size=2) for r in (0, 1)]
+    assert [ranks[i % 2].next_batch().inputs.equal(batches[i]) for i in range(4)] == [True] * 4
 
 
 def test_the_loss_mask_travels_with_its_targets(token_file):

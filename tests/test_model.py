@@ -69,6 +69,24 @@ def test_the_loss_mask_selects_the_positions_that_count():
     assert torch.allclose(masked_cross_entropy(logits, targets, mask), expected)
 
 
+def test_a_padded_vocabulary_never_predicts_its_padding_ids():
+    config = GPTConfig(vocab_size=97, context_length=16, n_layer=1, n_head=2, n_embd=32, vocab_multiple=64)
+    model = GPT(config)
+    assert model.wte.weight.shape[0] == 128 == config.padded_vocab_size
+    assert model.num_parameters() == parameter_count(config)
+    logits, _ = model(torch.zeros(1, 4, dtype=torch.long))
+    assert logits.shape[-1] == 97
+
+
+def test_textbook_attention_computes_what_the_fused_kernel_computes(model):
+    torch.manual_seed(1)
+    textbook = GPT(GPTConfig(**{**SMALL.__dict__, "fused_attention": False})).eval()
+    textbook.load_state_dict(model.state_dict())
+    idx = torch.randint(0, SMALL.vocab_size, (2, SMALL.context_length))
+    with torch.no_grad():
+        assert torch.allclose(textbook(idx)[0], model(idx)[0], atol=1e-5)
+
+
 def test_weights_are_tied_and_sequences_longer_than_the_context_are_refused(model):
     assert model.lm_head.weight is model.wte.weight
     with pytest.raises(ValueError, match="longer than the context"):

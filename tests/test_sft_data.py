@@ -1,12 +1,14 @@
 """The SFT set: docstring summaries, the split by object, and the rendered files."""
 
-import numpy as np
+import json
+
 import pytest
 
 from python_files.artifacts import Artifacts
 from python_files.chat import render_conversation
 from python_files.corpus import PYTHON_DOCS, Document
 from python_files.errors import CourseError
+from python_files.profiles import MixtureSource
 from python_files.sft_data import (Conversation, all_conversations, docs_questions,
                                    docstring_summary, open_sft_split, prepare_sft_data,
                                    read_sft_meta, read_test_questions)
@@ -54,7 +56,7 @@ def test_the_offline_set_needs_the_python_documentation():
 def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
     questions = docs_questions(DOCS)
-    conversations = all_conversations(questions)
+    conversations, _ = all_conversations(questions)
     long_one = Conversation([{"role": "user", "content": "word " * 400},
                              {"role": "assistant", "content": "ok"}], "test")
     conversations["val"].append(long_one)
@@ -74,4 +76,29 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
 
 def test_an_unknown_hub_source_is_named():
     with pytest.raises(CourseError, match="Unknown SFT source 'wikipedia'"):
-        all_conversations(docs_questions(DOCS), hub_sources=("wikipedia",), rows_per_source=5)
+        all_conversations(docs_questions(DOCS), (MixtureSource("wikipedia", 5),))
+
+
+def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_path):
+    rows = [{"instruction": f"Question {i}?", "input": "", "output": f"Answer {i}."} for i in range(30)]
+    rows += [{"instruction": "question 3", "input": "", "output": "ANSWER  3"}]   # near duplicate
+    rows += [{"instruction": "Question 4?", "input": "", "output": "Answer 4."}]  # exact duplicate
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    dolly = tmp_path / "dolly.jsonl"
+    dolly.write_text(json.dumps({"instruction": "Question 5?", "context": "", "response": "Answer 5.",
+                                 "category": "open_qa"}) + "\n")   # the same as an alpaca row
+    questions = docs_questions(DOCS)
+    mixture = (MixtureSource("alpaca", cap=32, weight=1.5), MixtureSource("dolly", cap=10))
+    conversations, report = all_conversations(questions, mixture,
+                                               data_files={"alpaca": str(alpaca), "dolly": str(dolly)})
+    assert report["alpaca"]["read"] == 32 and report["alpaca"]["duplicates"] == 2
+    assert report["dolly"] == {"read": 1, "duplicates": 1, "weight": 1.0, "license": "CC BY-SA 3.0"}
+    kept = 30
+    in_val = [c for c in conversations["val"] if c.source == "alpaca"]
+    in_train = [c for c in conversations["train"] if c.source == "alpaca"]
+    assert len(in_val) == kept // 20
+    assert len(in_train) == round((kept - len(in_val)) * 1.5)   # weight 1.5: half are seen twice
+    meta = prepare_sft_data(conversations, questions["test"], tokenizer, Artifacts(tmp_path, "a"), 256, report)
+    assert meta["mixture"]["alpaca"]["license"].endswith("(non-commercial)")
+    assert sum(row["share"] for row in meta["mixture"].values()) == pytest.approx(1.0)

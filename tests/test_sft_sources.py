@@ -51,3 +51,45 @@ def test_an_unreachable_source_names_itself_and_how_to_drop_it():
     # conftest sets HF_HUB_OFFLINE=1, as on a machine without network
     with pytest.raises(CourseError, match="'dolly' could not be read .* Remove it from sft_sources"):
         list(hub_conversations(HUB_SOURCES["dolly"], 5))
+
+
+def test_oasst_follows_the_best_ranked_replies_and_skips_deleted_and_other_languages():
+    rows = conversations("oasst", "oasst1.jsonl")
+    # tree a1: rank 0 answer (a3), then the follow-up (a4), whose best reply a5 is deleted -> a6;
+    # tree b1 is Spanish; tree c1 has no answer
+    assert rows == [[
+        {"role": "user", "content": "What is a list comprehension?"},
+        {"role": "assistant", "content": "It builds a list from an expression and a loop, in one line."},
+        {"role": "user", "content": "Can it filter too?"},
+        {"role": "assistant", "content": "Yes: [x for x in items if x > 0]."}]]
+
+
+def test_gsm8k_drops_calculator_annotations_and_states_the_result():
+    answer = conversations("gsm8k", "gsm8k.jsonl")[0][1]["content"]
+    assert "<<" not in answer and "48/2 = 24 clips" in answer
+    assert answer.endswith("The answer is 72.")
+
+
+def test_lima_alternates_user_and_assistant():
+    rows = conversations("lima", "lima.jsonl")
+    assert [m["role"] for m in rows[1]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_smol_smoltalk_is_in_the_messages_format():
+    assert conversations("smol_smoltalk", "smol_smoltalk.jsonl")[0][1]["role"] == "assistant"
+
+
+def test_slimorca_maps_sharegpt_roles_and_drops_unanswered_rows():
+    rows = conversations("slimorca", "slimorca.jsonl")
+    assert len(rows) == 1 and [m["role"] for m in rows[0]] == ["system", "user", "assistant"]
+
+
+def test_a_gated_source_says_how_to_get_access():
+    with pytest.raises(CourseError, match="lima is gated: accept its terms"):
+        list(hub_conversations(HUB_SOURCES["lima"], 5))
+
+
+def test_every_source_names_its_license():
+    assert len(HUB_SOURCES) >= 10 and all(source.license for source in HUB_SOURCES.values())
+    non_commercial = {name for name, source in HUB_SOURCES.items() if "non-commercial" in source.license}
+    assert {"alpaca", "no_robots", "lima"} <= non_commercial

@@ -9,8 +9,9 @@ import torch
 from python_files.errors import CourseError
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
+from python_files.distributed import Distributed
 from python_files.train import (Checkpoints, TrainConfig, learning_rate_at, load_checkpoint,
-                                make_optimizer, read_log, train)
+                                make_optimizer, precision_for, read_log, train)
 
 CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)   # a learnable periodic stream
@@ -94,3 +95,17 @@ def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
         train(other, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
               TrainConfig(max_steps=8, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
               progress=False)
+
+
+def test_precision_follows_the_device_unless_set():
+    assert precision_for(torch.device("cpu")) == "fp32"
+    assert precision_for(torch.device("cpu"), "bf16") == "bf16"
+    with pytest.raises(CourseError, match="precision='fp8' is not one of auto, fp32, bf16, fp16"):
+        precision_for(torch.device("cpu"), "fp8")
+
+
+def test_accumulation_must_split_evenly_over_the_processes(tmp_path):
+    with pytest.raises(CourseError, match="grad_accum_steps=3 must be a multiple of the 2 processes"):
+        train(GPT(CONFIG), RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+              TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1, grad_accum_steps=3),
+              Checkpoints(tmp_path), progress=False, distributed=Distributed(0, 0, 2))

@@ -1,0 +1,35 @@
+"""A few training steps of a tiny model, for the multi-process test (run by torchrun or alone).
+
+    python tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS
+    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from python_files.distributed import start_distributed, stop_distributed
+from python_files.loader import RandomWindows
+from python_files.model import GPT, GPTConfig
+from python_files.train import Checkpoints, TrainConfig, train
+
+TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)
+
+
+def main(out_dir: str, grad_accum_steps: int) -> None:
+    setup = start_distributed()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16))
+    shards = {"rank": setup.rank, "world_size": setup.world_size}
+    config = TrainConfig(max_steps=6, learning_rate=1e-2, warmup_steps=2, eval_interval=3,
+                         eval_batches=2, grad_accum_steps=grad_accum_steps)
+    train(model, RandomWindows(TOKENS, 16, 4, seed=0, **shards),
+          lambda: RandomWindows(TOKENS, 16, 4, seed=9, **shards), config,
+          Checkpoints(Path(out_dir)), progress=False, distributed=setup)
+    stop_distributed(setup)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
