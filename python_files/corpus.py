@@ -21,6 +21,7 @@ import inspect
 import re
 import sysconfig
 import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -225,7 +226,7 @@ class HubCorpus:
     path: str
     config: str | None = None
     split: str = "train"
-    clean: Callable[[str], str] | None = None   # applied to each document's text
+    clean: Callable[[Iterator[Document]], Iterator[Document]] | None = None   # per-corpus cleanup
 
 
 def strip_gutenberg_license(text: str) -> str:
@@ -246,6 +247,16 @@ def has_gutenberg_markers(text: str) -> bool:
     return bool(GUTENBERG_HEADER_END.search(text) or GUTENBERG_FOOTER_START.search(text))
 
 
+def gutenberg_books(documents: Iterator[Document]) -> Iterator[Document]:
+    """The books without their license text; warns how many had no markers (kept whole)."""
+    unmarked = 0
+    for document in documents:
+        unmarked += not has_gutenberg_markers(document.text)
+        yield Document(document.name, strip_gutenberg_license(document.text), document.source)
+    if unmarked:
+        warnings.warn(f"{unmarked} Gutenberg book(s) had no license markers and were kept whole.")
+
+
 GUTENBERG_HEADER_END = re.compile(
     r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT).*$"
     r"|^\*END\*THE SMALL PRINT!.*$", re.IGNORECASE | re.MULTILINE)
@@ -256,8 +267,8 @@ GUTENBERG_FOOTER_START = re.compile(
 # hub corpora known by a short name; every one has a "text" column
 HUB_CORPORA = {
     "fineweb-edu": HubCorpus("HuggingFaceFW/fineweb-edu", "sample-10BT"),
-    "gutenberg": HubCorpus("manu/project_gutenberg", split="en", clean=strip_gutenberg_license),
-    "pg19": HubCorpus("emozilla/pg19", clean=strip_gutenberg_license),
+    "gutenberg": HubCorpus("manu/project_gutenberg", split="en", clean=gutenberg_books),
+    "pg19": HubCorpus("emozilla/pg19", clean=gutenberg_books),
     "tinystories": HubCorpus("roneneldan/TinyStories"),
     "wikitext": HubCorpus("Salesforce/wikitext", "wikitext-103-raw-v1"),
 }
@@ -274,9 +285,7 @@ def hub_corpus(name: str, data_files: str | None = None) -> Iterator[Document]:
         documents = hub_documents("json", split="train", data_files=data_files)
     else:
         documents = hub_documents(corpus.path, corpus.config, corpus.split)
-    if corpus.clean is None:
-        return documents
-    return (Document(d.name, corpus.clean(d.text), d.source) for d in documents)
+    return corpus.clean(documents) if corpus.clean else documents
 
 
 def hub_documents(path: str, config: str | None = None, split: str = "train",

@@ -28,7 +28,6 @@ from .corpus import Document
 from .errors import CourseError
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
-SPLITS = ("train", "val")
 SPLIT_SEED = 1234
 
 

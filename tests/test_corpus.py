@@ -152,6 +152,7 @@ def test_the_gutenberg_corpus_cleans_each_book(tmp_path):
     rows = [{"text": (GUTENBERG / name).read_text(encoding="utf-8"), "short_book_title": name}
             for name in ("modern_markers.txt", "no_markers.txt")]
     (tmp_path / "pg.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    documents = list(hub_corpus("gutenberg", data_files=str(tmp_path / "pg.jsonl")))
+    with pytest.warns(UserWarning, match="1 Gutenberg book"):
+        documents = list(hub_corpus("gutenberg", data_files=str(tmp_path / "pg.jsonl")))
     assert documents[0].text.startswith("CHAPTER I") and "START OF" not in documents[0].text
     assert documents[1].text == rows[1]["text"].strip()
