@@ -109,3 +109,15 @@ def test_accumulation_must_split_evenly_over_the_processes(tmp_path):
         train(GPT(CONFIG), RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1, grad_accum_steps=3),
               Checkpoints(tmp_path), progress=False, distributed=Distributed(0, 0, 2))
+
+
+def test_running_out_of_gpu_memory_names_the_setting_to_lower(tmp_path, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    model = GPT(CONFIG)
+    monkeypatch.setattr(model, "forward", out_of_memory)
+    with pytest.raises(CourseError, match="out of memory with batch_size=4: lower batch_size"):
+        train(model, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+              TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
+              progress=False)
