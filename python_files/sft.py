@@ -4,6 +4,7 @@ The loop is the pretraining loop; only the batches differ: windows start at conv
 starts and carry the loss mask, so the model learns the assistant's turns only.
 
     LLM_PROFILE=cpu python -m python_files.sft
+    LLM_PROFILE=gpu torchrun --standalone --nproc_per_node=8 -m python_files.sft
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from .artifacts import Artifacts
+from .distributed import Distributed, device_for, start_distributed, stop_distributed
 from .loader import RandomWindows
 from .pretrain import VALIDATION_SEED, compile_enabled, default_device
 from .profiles import Profile, active_profile
@@ -28,25 +30,39 @@ def sft_config(profile: Profile) -> TrainConfig:
 
 
 def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: Profile,
-                         device: torch.device, seed: int) -> RandomWindows:
+                         device: torch.device, seed: int, distributed: Distributed) -> RandomWindows:
     tokens, mask, starts = open_sft_split(artifacts, split, meta)
     return RandomWindows(tokens, profile.context_length, profile.batch_size, device, seed=seed,
-                         loss_mask=mask, starts=starts)
+                         loss_mask=mask, starts=starts, rank=distributed.rank,
+                         world_size=distributed.world_size)
 
 
 def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
-             progress: bool = True) -> TrainResult:
+             progress: bool = True, distributed: Distributed = Distributed()) -> TrainResult:
     """Start from the best pretraining checkpoint (or resume checkpoints/sft/last.pt)."""
     device = device or default_device()
     meta = read_sft_meta(artifacts)
     pretrained = Checkpoints(artifacts.checkpoints("pretrain")).best
     model = load_model(artifacts.require(pretrained, "04_pretraining"), device)
-    return train(model, conversation_windows(artifacts, "train", meta, profile, device, seed=2),
-                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED),
-                 sft_config(profile), Checkpoints(artifacts.checkpoints("sft")), progress=progress)
+    return train(model, conversation_windows(artifacts, "train", meta, profile, device, 2, distributed),
+                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
+                                              distributed),
+                 sft_config(profile), Checkpoints(artifacts.checkpoints("sft")), progress=progress,
+                 distributed=distributed)
+
+
+def main() -> None:
+    """Fine-tuning from a terminal; under torchrun, one process per device."""
+    setup = start_distributed()
+    profile = active_profile()
+    try:
+        result = finetune(profile, Artifacts.for_profile(profile.name),
+                          device_for(setup) if setup.enabled else None, distributed=setup)
+    finally:
+        stop_distributed(setup)
+    if setup.is_main:
+        print(f"step {result.step}: best validation loss {result.best_val_loss:.3f}")
 
 
 if __name__ == "__main__":
-    profile = active_profile()
-    result = finetune(profile, Artifacts.for_profile(profile.name))
-    print(f"step {result.step}: best validation loss {result.best_val_loss:.3f}")
+    main()

@@ -1,7 +1,10 @@
 """A few training steps of a tiny model, for the multi-process test (run by torchrun or alone).
 
-    python tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS
-    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS
+    python tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER]
+    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER]
+
+The run is planned for 6 steps; STOP_AFTER ends it early, as an interruption would, after a
+checkpoint (one every 3 steps). Run again in the same OUT_DIR, it resumes.
 """
 
 import sys
@@ -18,18 +21,40 @@ from python_files.train import Checkpoints, TrainConfig, train
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)
 
 
-def main(out_dir: str, grad_accum_steps: int) -> None:
+class Interrupted(Exception):
+    pass
+
+
+def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None) -> None:
     setup = start_distributed()
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16))
     shards = {"rank": setup.rank, "world_size": setup.world_size}
     config = TrainConfig(max_steps=6, learning_rate=1e-2, warmup_steps=2, eval_interval=3,
                          eval_batches=2, grad_accum_steps=grad_accum_steps)
-    train(model, RandomWindows(TOKENS, 16, 4, seed=0, **shards),
-          lambda: RandomWindows(TOKENS, 16, 4, seed=9, **shards), config,
-          Checkpoints(Path(out_dir)), progress=False, distributed=setup)
+    batches = RandomWindows(TOKENS, 16, 4, seed=0, **shards)
+    if stop_after is not None:
+        batches_per_process = stop_after * grad_accum_steps // setup.world_size
+        batches.next_batch = stop_after_batches(batches.next_batch, batches_per_process)
+    try:
+        train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=9, **shards), config,
+              Checkpoints(Path(out_dir)), progress=False, distributed=setup)
+    except Interrupted:
+        pass
     stop_distributed(setup)
 
 
+def stop_after_batches(next_batch, count: int):
+    drawn = 0
+
+    def limited():
+        nonlocal drawn
+        drawn += 1
+        if drawn > count:
+            raise Interrupted
+        return next_batch()
+    return limited
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

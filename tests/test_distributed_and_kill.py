@@ -49,6 +49,20 @@ def test_two_processes_take_the_same_steps_as_one_with_the_same_global_batch(tmp
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
 
 
+def test_a_run_of_two_processes_resumes_in_one(tmp_path):
+    # 3 steps on 2 processes (checkpoint at step 3), then the rest in a single process
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(WORKER), str(tmp_path / "switched"), "2", "3"])
+    assert load_checkpoint(tmp_path / "switched" / "last.pt")["step"] == 3
+    run([sys.executable, str(WORKER), str(tmp_path / "switched"), "2"])
+    run([sys.executable, str(WORKER), str(tmp_path / "straight"), "2"])
+    switched, straight = (load_checkpoint(tmp_path / name / "last.pt") for name in ("switched", "straight"))
+    assert switched["step"] == straight["step"] == 6
+    # the same batches in the same steps: the losses agree as in the test above
+    losses = [[r["train_loss"] for r in read_log(tmp_path / n / "log.jsonl")] for n in ("switched", "straight")]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
 def tiny_artifacts(root: Path) -> Artifacts:
     """A tokenizer and token files, small enough for the ci profile to train on in seconds."""
     artifacts = Artifacts(root / "ci", "artifacts/ci")
