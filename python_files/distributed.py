@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -49,6 +50,23 @@ def start_distributed() -> Distributed:
 def stop_distributed(setup: Distributed) -> None:
     if setup.enabled:
         dist.destroy_process_group()
+
+
+Result = TypeVar("Result")
+
+
+def run_in_every_process(job: Callable[[torch.device | None, Distributed], Result]
+                         ) -> tuple[Result, Distributed]:
+    """Run `job(device, setup)` alone, or as one of torchrun's processes (then on its own GPU).
+
+    Alone, the device is None: the job picks its default. The process group is left even when
+    the job fails, so the other processes are not kept waiting.
+    """
+    setup = start_distributed()
+    try:
+        return job(device_for(setup) if setup.enabled else None, setup), setup
+    finally:
+        stop_distributed(setup)
 
 
 def device_for(setup: Distributed) -> torch.device:

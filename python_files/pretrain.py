@@ -13,7 +13,7 @@ import platform
 import torch
 
 from .artifacts import Artifacts
-from .distributed import Distributed, device_for, start_distributed, stop_distributed
+from .distributed import Distributed, run_in_every_process
 from .loader import RandomWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import open_tokens, read_pretrain_meta
@@ -84,13 +84,9 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
 
 def main() -> None:
     """Pretraining from a terminal; under torchrun, one process per device."""
-    setup = start_distributed()
     profile = active_profile()
-    try:
-        result = pretrain(profile, Artifacts.for_profile(profile.name),
-                          device_for(setup) if setup.enabled else None, distributed=setup)
-    finally:
-        stop_distributed(setup)
+    result, setup = run_in_every_process(lambda device, setup: pretrain(
+        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
     if setup.is_main:
         print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
               f"({result.seconds / 60:.1f} min)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .artifacts import Artifacts
-from .distributed import Distributed, device_for, start_distributed, stop_distributed
+from .distributed import Distributed, run_in_every_process
 from .loader import RandomWindows
 from .pretrain import VALIDATION_SEED, compile_enabled, default_device
 from .profiles import Profile, active_profile
@@ -53,13 +53,9 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
 
 def main() -> None:
     """Fine-tuning from a terminal; under torchrun, one process per device."""
-    setup = start_distributed()
     profile = active_profile()
-    try:
-        result = finetune(profile, Artifacts.for_profile(profile.name),
-                          device_for(setup) if setup.enabled else None, distributed=setup)
-    finally:
-        stop_distributed(setup)
+    result, setup = run_in_every_process(lambda device, setup: finetune(
+        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
     if setup.is_main:
         print(f"step {result.step}: best validation loss {result.best_val_loss:.3f}")
 
