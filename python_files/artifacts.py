@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,11 @@ class Artifacts:
         else:
             base, shown = REPO_ROOT / "artifacts", "artifacts"
         return cls(base / profile_name, f"{shown}/{profile_name}")
+
+    # stages 01 and 02
+    def corpus_cache(self, spec: str) -> Path:
+        """Where a hub corpus is kept once streamed (see corpus_cache.py)."""
+        return self.root / "corpus" / re.sub(r"[^\w.-]+", "_", spec)
 
     # stage 01
     @property

@@ -3,7 +3,8 @@
 A corpus is a list of `Document`s. Every source yields them in a deterministic order, so
 two runs of the course on the same machine see exactly the same text.
 
-`load_corpus(spec)` understands three kinds of spec (the `corpus` field of a profile, or the
+`stream_corpus(spec)` yields them one at a time (`load_corpus` collects them in a list) and
+understands three kinds of spec (the `corpus` field of a profile, or the
 `LLM_CORPUS` environment variable):
 
 - ``python-docs``: the documentation of the running Python installation (offline);
@@ -54,18 +55,34 @@ class Document:
     source: str
 
 
-def load_corpus(spec: str, max_bytes: int | None = None) -> list[Document]:
+def load_corpus(spec: str, max_bytes: int | None = None,
+                cache_folder: Path | None = None) -> list[Document]:
     """Read the corpus named by `spec`, stopping once `max_bytes` of UTF-8 text are collected."""
-    if spec == PYTHON_DOCS:
-        documents = evenly_spread(list(python_docs()), max_bytes)
-    elif spec.startswith(HUB_PREFIX):
-        documents = take_bytes(hub_corpus(spec[len(HUB_PREFIX):]), max_bytes)
-    else:
-        documents = take_bytes(text_file_documents(expand_paths(spec)), max_bytes)
+    documents = list(stream_corpus(spec, max_bytes, cache_folder))
     if not documents:
         raise CourseError(f"The corpus {spec!r} holds no text: point LLM_CORPUS at files "
                           f"or a dataset that contain some.")
     return documents
+
+
+def stream_corpus(spec: str, max_bytes: int | None = None,
+                  cache_folder: Path | None = None) -> Iterator[Document]:
+    """The documents of `spec` one at a time, until `max_bytes` of UTF-8 text.
+
+    Hub corpora are streamed, and with `cache_folder` kept there as parquet files, so that the
+    next call reads them from disk (see corpus_cache.py).
+    """
+    if spec == PYTHON_DOCS:
+        yield from evenly_spread(list(python_docs()), max_bytes)
+    elif spec.startswith(HUB_PREFIX) and cache_folder is not None:
+        from .corpus_cache import cached_stream  # it imports Document from this module
+
+        name = spec[len(HUB_PREFIX):]
+        yield from cached_stream(lambda skip: hub_corpus(name, skip=skip), cache_folder, max_bytes)
+    elif spec.startswith(HUB_PREFIX):
+        yield from take_bytes(hub_corpus(spec[len(HUB_PREFIX):]), max_bytes)
+    else:
+        yield from take_bytes(text_file_documents(expand_paths(spec)), max_bytes)
 
 
 def take_bytes(documents: Iterable[Document], max_bytes: int | None) -> list[Document]:
@@ -250,11 +267,13 @@ def has_gutenberg_markers(text: str) -> bool:
 def gutenberg_books(documents: Iterator[Document]) -> Iterator[Document]:
     """The books without their license text; warns how many had no markers (kept whole)."""
     unmarked = 0
-    for document in documents:
-        unmarked += not has_gutenberg_markers(document.text)
-        yield Document(document.name, strip_gutenberg_license(document.text), document.source)
-    if unmarked:
-        warnings.warn(f"{unmarked} Gutenberg book(s) had no license markers and were kept whole.")
+    try:
+        for document in documents:
+            unmarked += not has_gutenberg_markers(document.text)
+            yield Document(document.name, strip_gutenberg_license(document.text), document.source)
+    finally:  # also when the reader stops early, at its byte budget
+        if unmarked:
+            warnings.warn(f"{unmarked} Gutenberg book(s) had no license markers and were kept whole.")
 
 
 GUTENBERG_HEADER_END = re.compile(
@@ -274,31 +293,35 @@ HUB_CORPORA = {
 }
 
 
-def hub_corpus(name: str, data_files: str | None = None) -> Iterator[Document]:
-    """The documents of a corpus of `HUB_CORPORA`, or of ``<dataset id>[:<config>]``.
+def hub_corpus(name: str, data_files: str | None = None, skip: int = 0) -> Iterator[Document]:
+    """The documents of a corpus of `HUB_CORPORA`, or of ``<dataset id>[:<config>]``, after
+    the first `skip` of them.
 
     With `data_files` (the tests' fixtures), the rows come from those JSON lines files instead.
     """
     dataset_id, _, config = name.partition(":")
     corpus = HUB_CORPORA.get(name, HubCorpus(dataset_id, config or None))
     if data_files:
-        documents = hub_documents("json", split="train", data_files=data_files)
+        documents = hub_documents("json", split="train", data_files=data_files, skip=skip)
     else:
-        documents = hub_documents(corpus.path, corpus.config, corpus.split)
+        documents = hub_documents(corpus.path, corpus.config, corpus.split, skip=skip)
     return corpus.clean(documents) if corpus.clean else documents
 
 
 def hub_documents(path: str, config: str | None = None, split: str = "train",
-                  text_field: str = "text", data_files: str | list[str] | None = None
-                  ) -> Iterator[Document]:
+                  text_field: str = "text", data_files: str | list[str] | None = None,
+                  skip: int = 0) -> Iterator[Document]:
     """Stream the rows of a dataset with `datasets`, one Document per row's `text_field`."""
-    for index, row in enumerate(stream_rows(path, config, split, data_files, columns=[text_field])):
+    rows = stream_rows(path, config, split, data_files, columns=[text_field], skip=skip)
+    for index, row in enumerate(rows, start=skip):
         yield Document(name=f"{path}#{index}", text=row[text_field], source=path)
 
 
 def stream_rows(path: str, config: str | None = None, split: str = "train",
-                data_files: str | list[str] | None = None, columns: list[str] = ()) -> Iterator[dict]:
-    """The rows of a dataset, streamed: only as many are read as the caller consumes.
+                data_files: str | list[str] | None = None, columns: list[str] = (),
+                skip: int = 0) -> Iterator[dict]:
+    """The rows of a dataset after the first `skip`, streamed: only as many are read as the
+    caller consumes.
 
     `path` is a hub id (``roneneldan/TinyStories``) or a packaged loader (``json``,
     ``parquet``) with `data_files`: the tests read fixture files of the hub schemas that way.
@@ -306,8 +329,9 @@ def stream_rows(path: str, config: str | None = None, split: str = "train",
     import datasets
 
     try:
-        rows = iter(datasets.load_dataset(path, config, split=split, data_files=data_files,
-                                          streaming=True))
+        dataset = datasets.load_dataset(path, config, split=split, data_files=data_files,
+                                        streaming=True)
+        rows = iter(dataset.skip(skip) if skip else dataset)
         first = next(rows, None)
     except Exception as error:  # network, authentication, offline mode, unknown id, ...
         raise CourseError(f"Could not load the dataset {path!r} ({type(error).__name__}): "

@@ -1,25 +1,34 @@
 """Stage 02: turn a corpus into the token files that pretraining reads.
 
-clean -> split by document -> tokenize in parallel -> write ``train.bin`` / ``val.bin``.
+documents (a stream) -> worker processes clean, hash and tokenize batches of them -> this
+process drops duplicates, picks each document's split by its hash, and appends its ids to
+``train.bin`` or ``val.bin``.
 
 A token file is the token ids of all documents of a split, one after the other, each
 document followed by ``<|endoftext|>``, stored as a flat array of uint16 (or uint32 when the
 vocabulary has more than 65,536 tokens). `np.memmap` reads windows of it without loading
 the whole file, so the same code handles megabytes on a laptop and gigabytes on a GPU node.
-``meta.json`` describes the files and is written last: while it is missing the token files
-are not to be trusted.
+
+The corpus is read as a stream and each batch is written as soon as it is tokenized, so
+memory stays flat whatever the corpus size; only the set of hashes that finds duplicates
+grows, by about 100 bytes a document. ``meta.json`` describes the files and is written last:
+while it is missing the token files are not to be trusted.
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
-import random
 import re
 import unicodedata
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -28,10 +37,11 @@ from .corpus import Document
 from .errors import CourseError
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
-SPLIT_SEED = 1234
+BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
+BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
 
 
-# --- cleaning and splitting ------------------------------------------------------------------
+# --- cleaning and hashing --------------------------------------------------------------------
 
 def clean_text(text: str) -> str:
     """Unicode NFC, Unix newlines, no trailing spaces, at most one blank line in a row.
@@ -43,83 +53,175 @@ def clean_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
-@dataclass
-class Cleaned:
-    documents: list[Document]
-    empty: int          # documents dropped because nothing was left after cleaning
-    duplicates: int     # documents dropped because an identical one came earlier
+def text_hash(text: str) -> int:
+    """A 64-bit hash of the text: the same text gives the same number on every machine."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
-def clean_documents(documents: list[Document]) -> Cleaned:
-    kept, seen, empty, duplicates = [], set(), 0, 0
-    for document in documents:
-        text = clean_text(document.text)
-        digest = hashlib.sha1(text.encode("utf-8")).digest()
-        if not text.strip():
-            empty += 1
-        elif digest in seen:
-            duplicates += 1
-        else:
-            seen.add(digest)
-            kept.append(Document(document.name, text, document.source))
-    return Cleaned(kept, empty, duplicates)
+def is_validation(hash_: int, val_fraction: float) -> bool:
+    """Hashes are spread evenly over [0, 2**64): the lowest `val_fraction` of them is held out.
+
+    The hash alone decides, so a document lands in the same split whatever else the corpus
+    holds: a bigger budget adds documents to both splits but never moves one across.
+    """
+    return hash_ < val_fraction * 2**64
 
 
-def split_documents(documents: list[Document], val_fraction: float,
-                    seed: int = SPLIT_SEED) -> dict[str, list[Document]]:
-    """A seeded random split by whole documents, so no document is half in each split."""
-    if len(documents) < 2:
-        raise CourseError(f"The corpus has {len(documents)} document(s) after cleaning; at least "
-                          f"two are needed to hold one out for validation: add more text.")
-    order = list(range(len(documents)))
-    random.Random(seed).shuffle(order)
-    val_count = min(len(documents) - 1, max(1, round(len(documents) * val_fraction)))
-    val = set(order[:val_count])
-    return {"train": [d for i, d in enumerate(documents) if i not in val],
-            "val": [d for i, d in enumerate(documents) if i in val]}
-
-
-# --- tokenizing and writing ------------------------------------------------------------------
+# --- the workers: clean, hash, tokenize ------------------------------------------------------
 
 def token_dtype(vocab_size: int) -> np.dtype:
     """The smallest unsigned integer type that holds every token id."""
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
 
 
-def _encode_batch(batch: dict, tokenizer: TextTokenizer) -> dict:
-    end_of_text = tokenizer.special_id(END_OF_TEXT)
-    ids = [doc_ids + [end_of_text] for doc_ids in tokenizer.encode_batch(batch["text"])]
-    return {"ids": ids, "length": [len(x) for x in ids]}
+@dataclass
+class EncodedBatch:
+    """A batch of documents after cleaning and tokenizing; document i's ids are
+    ``ids[offsets[i]:offsets[i + 1]]``, ending with <|endoftext|> (none when it was empty)."""
+    sources: list[str]
+    hashes: list[int]       # of the cleaned text
+    text_bytes: list[int]   # of the cleaned text
+    ids: np.ndarray
+    offsets: np.ndarray
 
 
-def tokenize_documents(documents: list[Document], tokenizer: TextTokenizer, workers: int):
-    """Tokenize with `datasets.map(batched=True, num_proc=workers)`; returns a Dataset.
+_worker_tokenizer: TextTokenizer | None = None   # each worker process loads its own
 
-    Each worker process gets a share of the documents and its own copy of the tokenizer.
+
+def start_worker(tokenizer_json: str) -> None:
+    global _worker_tokenizer
+    # one thread per process: the processes are the parallelism, more threads would compete
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _worker_tokenizer = TextTokenizer.from_json(tokenizer_json)
+
+
+def encode_documents(documents: list[Document], dtype_name: str) -> EncodedBatch:
+    """Runs in a worker process: everything about a batch that takes time."""
+    texts = [clean_text(document.text) for document in documents]
+    end_of_text = [_worker_tokenizer.special_id(END_OF_TEXT)]
+    ids: list[int] = []
+    offsets = [0]
+    for text, text_ids in zip(texts, _worker_tokenizer.encode_batch(texts)):
+        if text.strip():
+            ids += text_ids + end_of_text
+        offsets.append(len(ids))
+    return EncodedBatch([document.source for document in documents],
+                        [text_hash(text) for text in texts],
+                        [len(text.encode("utf-8")) for text in texts],
+                        np.array(ids, dtype=dtype_name), np.array(offsets, dtype=np.int64))
+
+
+def batches(documents: Iterable[Document],
+            batch_characters: int = BATCH_CHARACTERS) -> Iterator[list[Document]]:
+    batch, size = [], 0
+    for document in documents:
+        batch.append(document)
+        size += len(document.text)
+        if size >= batch_characters:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def encoded_batches(documents: Iterable[Document], tokenizer: TextTokenizer, dtype: np.dtype,
+                    workers: int, batch_characters: int = BATCH_CHARACTERS) -> Iterator[EncodedBatch]:
+    """The documents encoded by `workers` processes, a batch at a time, in order.
+
+    Only a few batches per worker are sent ahead (`Executor.map` would read the whole stream
+    at once). Workers start with "spawn", the same on Linux, macOS and Windows, and safe in a
+    process that already runs threads (a notebook kernel, the tokenizer's own pool).
     """
-    import datasets
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
+                             initargs=(tokenizer.to_json(),)) as pool:
+        in_flight: deque = deque()
+        for batch in batches(documents, batch_characters):
+            in_flight.append(pool.submit(encode_documents, batch, dtype.name))
+            if len(in_flight) >= BATCHES_PER_WORKER * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
 
-    table = datasets.Dataset.from_dict({"text": [d.text for d in documents]})
-    batch_size = 256
-    processes = min(workers, max(1, len(documents) // batch_size))  # a process per batch at most
-    return table.map(_encode_batch, batched=True, batch_size=batch_size,
-                     fn_kwargs={"tokenizer": tokenizer}, num_proc=processes if processes > 1 else None,
-                     remove_columns=["text"], desc="tokenizing")
+
+# --- this process: drop duplicates, pick the split, write ------------------------------------
+
+@dataclass
+class TokenFileWriter:
+    """Appends documents to one split's token file, and counts what it wrote."""
+    file: BinaryIO
+    tokens: int = 0
+    bytes: int = 0
+    lengths: array.array = field(default_factory=lambda: array.array("q"))  # tokens per document
+
+    def append(self, ids: np.ndarray, text_bytes: int) -> None:
+        self.file.write(ids.tobytes())
+        self.tokens += len(ids)
+        self.bytes += text_bytes
+        self.lengths.append(len(ids))
 
 
-def write_token_file(tokenized, path, dtype: np.dtype) -> int:
-    """Write all ids of `tokenized` into one flat memmap at `path`; returns the token count."""
-    total = int(np.sum(tokenized["length"], dtype=np.int64))
-    with atomic_path(path) as temporary:
-        tokens = np.memmap(temporary, dtype=dtype, mode="w+", shape=(total,))
-        position = 0
-        for batch in tokenized.iter(batch_size=1024):
-            for ids in batch["ids"]:
-                tokens[position:position + len(ids)] = ids
-                position += len(ids)
-        tokens.flush()
-        del tokens  # close the mapping before the rename (required on Windows)
-    return total
+@contextlib.contextmanager
+def new_token_files(artifacts: Artifacts) -> Iterator[dict[str, TokenFileWriter]]:
+    """Writers of train.bin and val.bin under temporary names. Only when the block completes
+    do they replace the old files (whose meta.json is deleted first); an interrupted or
+    failed run leaves the previous files and their meta.json as they were."""
+    with atomic_path(artifacts.pretrain_tokens("train")) as train_path, \
+            atomic_path(artifacts.pretrain_tokens("val")) as val_path:
+        with open(train_path, "wb") as train_file, open(val_path, "wb") as val_file:
+            yield {"train": TokenFileWriter(train_file), "val": TokenFileWriter(val_file)}
+        artifacts.pretrain_meta.unlink(missing_ok=True)
+
+
+@dataclass
+class DocumentRouter:
+    """Sends each new document to its split's writer, and counts what it dropped.
+
+    A corpus of a few documents may have none in the held-out share; so the train document
+    nearest to it is held back until the end, and goes to validation if nothing else did.
+    """
+    writers: dict[str, TokenFileWriter]
+    val_fraction: float
+    empty: int = 0          # documents with nothing left after cleaning
+    duplicates: int = 0     # documents identical to an earlier one after cleaning
+    sources: Counter = field(default_factory=Counter)     # documents kept, per source
+    seen: set = field(default_factory=set)
+    held_back: tuple | None = None      # (hash, ids, text_bytes) of a train document
+
+    def add(self, batch: EncodedBatch) -> None:
+        for index, hash_ in enumerate(batch.hashes):
+            ids = batch.ids[batch.offsets[index]:batch.offsets[index + 1]]
+            if len(ids) == 0:
+                self.empty += 1
+            elif hash_ in self.seen:
+                self.duplicates += 1
+            else:
+                self.seen.add(hash_)
+                self.sources[batch.sources[index]] += 1
+                self.route(hash_, ids, batch.text_bytes[index])
+
+    def route(self, hash_: int, ids: np.ndarray, text_bytes: int) -> None:
+        if is_validation(hash_, self.val_fraction):
+            self.writers["val"].append(ids, text_bytes)
+        elif self.held_back is None or hash_ < self.held_back[0]:
+            if self.held_back is not None:
+                self.writers["train"].append(*self.held_back[1:])
+            self.held_back = (hash_, ids.copy(), text_bytes)
+        else:
+            self.writers["train"].append(ids, text_bytes)
+
+    def finish(self) -> None:
+        """Write the held-back document, then check that both splits have documents."""
+        if self.held_back is not None:
+            split = "train" if self.writers["val"].lengths else "val"
+            self.writers[split].append(*self.held_back[1:])
+        if not self.sources:
+            raise CourseError(f"Nothing is left of the corpus after cleaning ({self.empty} empty "
+                              f"and {self.duplicates} duplicate documents): give it some text.")
+        if not all(writer.lengths for writer in self.writers.values()):
+            raise CourseError(f"The corpus has {sum(self.sources.values())} document(s) after "
+                              f"cleaning; at least two are needed to hold one out for "
+                              f"validation: add more text.")
 
 
 @dataclass
@@ -128,35 +230,36 @@ class PretrainData:
     lengths: dict[str, np.ndarray]     # tokens per document, per split
 
 
-def prepare_pretraining_data(documents: list[Document], tokenizer: TextTokenizer,
+def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer,
                              artifacts: Artifacts, corpus: str, expected_vocab_size: int,
                              val_fraction: float, workers: int | None = None) -> PretrainData:
-    """Clean, split, tokenize and write the token files and meta.json of stage 02."""
+    """Clean, split, tokenize and write the token files and meta.json of stage 02.
+
+    `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
+    """
+    from tqdm.auto import tqdm
+
     if tokenizer.vocab_size != expected_vocab_size:
         raise CourseError(f"The tokenizer has {tokenizer.vocab_size} tokens but the profile asks "
                           f"for {expected_vocab_size}: run 01_tokenizer again with this profile.")
-    cleaned = clean_documents(documents)
-    if not cleaned.documents:
-        raise CourseError(f"Nothing is left of the corpus after cleaning ({cleaned.empty} empty "
-                          f"and {cleaned.duplicates} duplicate documents): give it some text.")
-    splits = split_documents(cleaned.documents, val_fraction)
     dtype = token_dtype(tokenizer.vocab_size)
-    artifacts.pretrain_meta.unlink(missing_ok=True)   # the old files are being replaced
+    with new_token_files(artifacts) as writers, \
+            tqdm(desc="tokenizing", unit="tok", unit_scale=True) as progress:
+        router = DocumentRouter(writers, val_fraction)
+        for batch in encoded_batches(documents, tokenizer, dtype, workers or os.cpu_count() or 1):
+            router.add(batch)
+            progress.update(len(batch.ids))
+        router.finish()
 
     meta = {"dtype": dtype.name, "vocab_size": tokenizer.vocab_size,
             "end_of_text_id": tokenizer.special_id(END_OF_TEXT),
             "tokenizer_sha256": tokenizer.sha256, "corpus": corpus,
-            "sources": dict(Counter(d.source for d in cleaned.documents)),
-            "dropped": {"empty": cleaned.empty, "duplicates": cleaned.duplicates}, "splits": {}}
-    lengths = {}
-    for split, split_documents_ in splits.items():
-        tokenized = tokenize_documents(split_documents_, tokenizer, workers or os.cpu_count() or 1)
-        tokens = write_token_file(tokenized, artifacts.pretrain_tokens(split), dtype)
-        lengths[split] = np.asarray(tokenized["length"])
-        meta["splits"][split] = {
-            "documents": len(split_documents_), "tokens": tokens,
-            "bytes": sum(len(d.text.encode("utf-8")) for d in split_documents_)}
+            "val_fraction": val_fraction, "sources": dict(router.sources),
+            "dropped": {"empty": router.empty, "duplicates": router.duplicates},
+            "splits": {split: {"documents": len(writer.lengths), "tokens": writer.tokens,
+                               "bytes": writer.bytes} for split, writer in writers.items()}}
     atomic_write_text(artifacts.pretrain_meta, json.dumps(meta, indent=2))
+    lengths = {split: np.asarray(writer.lengths) for split, writer in writers.items()}
     return PretrainData(meta, lengths)
 
 

@@ -33,12 +33,12 @@ class Profile:
     name: str
     # data
     corpus: str                     # see corpus.load_corpus: python-docs, files, or hf:<id>
-    corpus_max_bytes: int | None    # how much text stage 02 reads (None: all of it)
+    corpus_max_bytes: int | None    # text stage 02 reads, ~4 bytes a token (None: all of it)
     val_fraction: float             # share of documents held out for validation
     # tokenizer
     vocab_size: int                 # of the production tokenizer, special tokens included
     bpe_train_bytes: int            # text given to the from-scratch trainer in notebook 01
-    tokenizer_train_bytes: int      # text given to the `tokenizers` trainer
+    tokenizer_train_bytes: int      # text notebook 01 reads, 9/10 of it for the `tokenizers` trainer
     # model
     n_layer: int
     n_head: int

@@ -33,6 +33,7 @@ from .sft_sources import HUB_SOURCES, hub_conversations
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 SPLITS = ("train", "val", "test")
+HUB_VAL_EVERY = 20      # every 20th conversation kept from a hub source goes to validation
 SPLIT_SEED = 5
 QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name} for?",
                       "Tell me about {name}.", "What is the purpose of {name}?",
@@ -179,7 +180,7 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
                 continue
             seen.add(key)
             kept += 1
-            if kept % 20 == 0:
+            if kept % HUB_VAL_EVERY == 0:
                 conversations["val"].append(Conversation(messages, entry.name))
             else:
                 copies = repeats(entry.weight, trained)
@@ -188,6 +189,20 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
         report[entry.name] = {"read": read, "duplicates": read - kept, "weight": entry.weight,
                               "license": source.license}
     return conversations, report
+
+
+def mixture_plan(mixture: tuple[MixtureSource, ...], own_conversations: int) -> dict[str, dict]:
+    """Each hub source's training conversations and share of the training split if it delivers
+    its full cap without duplicates, next to `own_conversations` (docs questions and course
+    conversations). A run's meta.json records what it actually got."""
+    train = {entry.name: round((entry.cap - entry.cap // HUB_VAL_EVERY) * entry.weight)
+             for entry in mixture}
+    total = own_conversations + sum(train.values())
+    sources = {entry.name: HUB_SOURCES[entry.name] for entry in mixture}
+    return {entry.name: {"dataset": sources[entry.name].data_files or sources[entry.name].path,
+                         "cap": entry.cap, "weight": entry.weight,
+                         "train_conversations": train[entry.name], "share": train[entry.name] / total,
+                         "license": sources[entry.name].license} for entry in mixture}
 
 
 def conversation_key(messages: list[dict]) -> str:

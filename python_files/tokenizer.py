@@ -61,15 +61,23 @@ class TextTokenizer:
 
     @classmethod
     def load(cls, path: Path) -> "TextTokenizer":
-        text = path.read_text(encoding="utf-8")
+        return cls.from_json(path.read_text(encoding="utf-8"), path.name)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "the tokenizer JSON") -> "TextTokenizer":
+        """The tokenizer saved as `text` (worker processes get it this way: pickling a
+        `tokenizers.Tokenizer` loses `encode_special_tokens`)."""
         backend = Tokenizer.from_str(text)
         backend.encode_special_tokens = True  # special-token strings in input stay plain text
         registered = {t.content for t in backend.get_added_tokens_decoder().values() if t.special}
         missing = [name for name in SPECIAL_TOKENS if name not in registered]
         if missing:
-            raise CourseError(f"The tokenizer in {path.name} lacks the special tokens "
+            raise CourseError(f"The tokenizer in {source} lacks the special tokens "
                               f"{', '.join(missing)}: train it again with notebook 01.")
         return cls(backend, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+    def to_json(self) -> str:
+        return self.backend.to_str()
 
     @property
     def vocab_size(self) -> int:

@@ -100,10 +100,10 @@ def test_long_files_are_cut_at_paragraph_breaks():
     assert "\n\n".join(chunks) == "\n\n".join(paragraphs)   # nothing lost, nothing cut mid-paragraph
 
 
-@pytest.mark.parametrize("fixture", ["tinystories.jsonl", "fineweb_edu.jsonl"])
+@pytest.mark.parametrize("fixture", ["tinystories.jsonl", "fineweb-edu.jsonl"])
 def test_hub_rows_become_documents(fixture):
-    rows = [json.loads(line) for line in (FIXTURES / fixture).read_text().splitlines()]
-    documents = list(hub_documents("json", data_files=str(FIXTURES / fixture)))
+    rows = [json.loads(line) for line in (FIXTURES / "corpus" / fixture).read_text().splitlines()]
+    documents = list(hub_documents("json", data_files=str(FIXTURES / "corpus" / fixture)))
     assert [d.text for d in documents] == [row["text"] for row in rows]
 
 
@@ -111,7 +111,7 @@ def test_hub_parquet_files_load_the_same_way(tmp_path):
     import pyarrow.json
     import pyarrow.parquet
 
-    pyarrow.parquet.write_table(pyarrow.json.read_json(FIXTURES / "fineweb_edu.jsonl"),
+    pyarrow.parquet.write_table(pyarrow.json.read_json(FIXTURES / "corpus" / "fineweb-edu.jsonl"),
                                 tmp_path / "part-0.parquet")
     documents = list(hub_documents("parquet", data_files=str(tmp_path / "part-0.parquet")))
     assert documents[1].text.startswith("A prime number")
@@ -119,7 +119,7 @@ def test_hub_parquet_files_load_the_same_way(tmp_path):
 
 def test_a_missing_text_column_is_named():
     with pytest.raises(CourseError, match="no column 'story'"):
-        list(hub_documents("json", data_files=str(FIXTURES / "tinystories.jsonl"), text_field="story"))
+        list(hub_documents("json", data_files=str(FIXTURES / "corpus" / "tinystories.jsonl"), text_field="story"))
 
 
 def test_the_hub_offline_gives_one_clear_sentence():

@@ -1,5 +1,7 @@
-"""Stage 02: cleaning, the split by document, and the token files with their meta.json."""
+"""Stage 02: cleaning, the split by document hash, the token files written by worker
+processes as the corpus streams past, and their meta.json."""
 
+import itertools
 import json
 
 import numpy as np
@@ -8,9 +10,9 @@ import pytest
 from python_files.artifacts import Artifacts
 from python_files.corpus import Document
 from python_files.errors import CourseError
-from python_files.pretrain_data import (clean_documents, clean_text, open_tokens,
-                                        prepare_pretraining_data, read_pretrain_meta,
-                                        split_documents, token_dtype)
+from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
+                                        prepare_pretraining_data, read_pretrain_meta, text_hash,
+                                        token_dtype)
 from python_files.tokenizer import END_OF_TEXT, TextTokenizer, save_tokenizer, train_tokenizer
 
 TEXTS = [f"Document number {i} talks about topic {i % 7} with some words." * (1 + i % 3)
@@ -28,43 +30,112 @@ def documents(texts=TEXTS):
     return [Document(f"doc{i}", text, "test") for i, text in enumerate(texts)]
 
 
+def prepare(documents_, tokenizer, artifacts, val_fraction=0.1):
+    return prepare_pretraining_data(documents_, tokenizer, artifacts, "test", tokenizer.vocab_size,
+                                    val_fraction, workers=2)
+
+
+def documents_in(artifacts, split, tokenizer):
+    """The texts of a token file, cut at each <|endoftext|>."""
+    tokens = open_tokens(artifacts, split).tolist()
+    end = tokenizer.special_id(END_OF_TEXT)
+    assert tokens[-1] == end
+    pieces = [list(group) for is_end, group in itertools.groupby(tokens, lambda t: t == end)
+              if not is_end]
+    assert len(pieces) == tokens.count(end), "exactly one <|endoftext|> after each document"
+    return [tokenizer.decode(piece) for piece in pieces]
+
+
 def test_clean_text_normalizes_whitespace_but_keeps_indentation():
     assert clean_text("a  \r\nb\r\n\r\n\r\n\r\n    c\t\n\n") == "a\nb\n\n    c"
     assert clean_text("e\u0301") == "\u00e9"   # NFC: e + combining accent -> é
 
 
-def test_empty_and_duplicate_documents_are_dropped():
-    cleaned = clean_documents(documents(["same text", "  \n ", "same text  ", "other"]))
-    assert [d.text for d in cleaned.documents] == ["same text", "other"]
-    assert (cleaned.empty, cleaned.duplicates) == (1, 1)
-
-
-def test_the_split_is_by_document_seeded_and_complete():
-    docs = documents()
-    splits = split_documents(docs, val_fraction=0.1, seed=3)
-    assert len(splits["val"]) == 6
-    assert {d.name for d in splits["train"]} | {d.name for d in splits["val"]} == {d.name for d in docs}
-    assert not {d.name for d in splits["train"]} & {d.name for d in splits["val"]}
-    assert split_documents(docs, 0.1, seed=3) == splits
-    assert split_documents(docs, 0.1, seed=4) != splits
-
-
-def test_token_files_hold_each_document_followed_by_end_of_text(tokenizer, tmp_path):
+def test_empty_and_duplicate_documents_are_dropped_and_counted(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
-    data = prepare_pretraining_data(documents(), tokenizer, artifacts, "test", tokenizer.vocab_size,
-                                    val_fraction=0.1, workers=2)
-    meta = read_pretrain_meta(artifacts)
-    assert meta == data.meta
-    splits = split_documents(clean_documents(documents()).documents, 0.1)
-    end = tokenizer.special_id(END_OF_TEXT)
+    texts = ["same text", "  \n ", "same text  ", "other", "a third one"]
+    meta = prepare(documents(texts), tokenizer, artifacts).meta
+    assert meta["dropped"] == {"empty": 1, "duplicates": 1}
+    kept = documents_in(artifacts, "train", tokenizer) + documents_in(artifacts, "val", tokenizer)
+    assert sorted(kept) == ["a third one", "other", "same text"]
+
+
+def test_the_hash_split_holds_out_about_the_asked_share():
+    hashes = [text_hash(f"document {i}") for i in range(4000)]
+    share = sum(is_validation(h, 0.1) for h in hashes) / len(hashes)
+    assert 0.08 < share < 0.12      # 0.1 +- 4 standard deviations of a binomial share
+
+
+def test_each_document_is_tokenized_once_into_the_split_its_hash_picks(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    meta = prepare(documents(), tokenizer, artifacts).meta
+    expected = {split: sorted(t for t in TEXTS if is_validation(text_hash(t), 0.1) == (split == "val"))
+                for split in ("train", "val")}
+    assert expected["val"], "the fixture corpus must put something in val by its hashes alone"
     for split in ("train", "val"):
-        expected = [t for d in splits[split] for t in tokenizer.encode(d.text) + [end]]
+        assert sorted(documents_in(artifacts, split, tokenizer)) == expected[split]
         tokens = open_tokens(artifacts, split)
         assert tokens.dtype == np.uint16
-        assert tokens.tolist() == expected
-        assert meta["splits"][split]["tokens"] == len(expected)
-        assert meta["splits"][split]["bytes"] == sum(len(d.text.encode()) for d in splits[split])
+        assert meta["splits"][split]["tokens"] == len(tokens)
+        assert meta["splits"][split]["bytes"] == sum(len(t.encode()) for t in expected[split])
+    assert meta == read_pretrain_meta(artifacts)
     assert meta["tokenizer_sha256"] == tokenizer.sha256
+
+
+def test_a_bigger_corpus_never_moves_a_document_to_the_other_split(tokenizer, tmp_path):
+    small, big = Artifacts(tmp_path / "small", "s"), Artifacts(tmp_path / "big", "b")
+    prepare(documents(TEXTS[:30]), tokenizer, small)
+    prepare(documents(TEXTS), tokenizer, big)
+    for split in ("train", "val"):
+        assert set(documents_in(small, split, tokenizer)) <= set(documents_in(big, split, tokenizer))
+
+
+def test_two_documents_are_enough_for_both_splits(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    meta = prepare(documents(["first text", "second text"]), tokenizer, artifacts, val_fraction=0.0).meta
+    assert meta["splits"]["train"]["documents"] == meta["splits"]["val"]["documents"] == 1
+    with pytest.raises(CourseError, match="at least two are needed"):
+        prepare(documents(["only one text"]), tokenizer, artifacts)
+
+
+def test_special_token_strings_in_a_document_stay_plain_text(tokenizer, tmp_path):
+    # the worker processes load the tokenizer themselves; it must treat "<|endoftext|>" in a
+    # document as characters, or the document would split in two
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    texts = ["write <|endoftext|> to end a document", "a second document", "a third document"]
+    prepare(documents(texts), tokenizer, artifacts, val_fraction=0.0)
+    kept = documents_in(artifacts, "train", tokenizer) + documents_in(artifacts, "val", tokenizer)
+    assert sorted(kept) == sorted(texts)
+
+
+def test_the_stream_is_read_only_a_few_batches_ahead(tokenizer):
+    read = []
+
+    def endless():
+        for i in itertools.count():
+            read.append(i)
+            yield Document(f"doc{i}", f"document number {i}", "test")
+
+    batches = encoded_batches(endless(), tokenizer, np.dtype(np.uint16), workers=2,
+                              batch_characters=10)
+    first = next(batches)
+    batches.close()
+    assert len(first.hashes) == 1
+    assert len(read) <= 2 * 2 + 1     # two batches per worker in flight, then the first is back
+
+
+def test_a_failing_stream_leaves_the_previous_files_as_they_were(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    prepare(documents(), tokenizer, artifacts)
+    before = {p.name: p.read_bytes() for p in artifacts.pretrain_dir.iterdir()}
+
+    def broken_stream():
+        yield from documents()
+        raise CourseError("Could not load the dataset")
+
+    with pytest.raises(CourseError, match="Could not load"):
+        prepare(broken_stream(), tokenizer, artifacts)
+    assert {p.name: p.read_bytes() for p in artifacts.pretrain_dir.iterdir()} == before
 
 
 def test_a_tokenizer_of_the_wrong_size_is_refused_before_anything_is_written(tokenizer, tmp_path):
@@ -79,13 +150,12 @@ def test_a_tokenizer_of_the_wrong_size_is_refused_before_anything_is_written(tok
 
 def test_an_empty_corpus_is_refused(tokenizer, tmp_path):
     with pytest.raises(CourseError, match="Nothing is left of the corpus after cleaning"):
-        prepare_pretraining_data(documents(["", "  \n"]), tokenizer, Artifacts(tmp_path, "a"), "test",
-                                 tokenizer.vocab_size, val_fraction=0.1)
+        prepare(documents(["", "  \n"]), tokenizer, Artifacts(tmp_path, "a"))
 
 
 def test_a_truncated_token_file_is_detected(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
-    prepare_pretraining_data(documents(), tokenizer, artifacts, "test", tokenizer.vocab_size, 0.1)
+    prepare(documents(), tokenizer, artifacts)
     path = artifacts.pretrain_tokens("train")
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(CourseError, match="run 02_pretrain_data again"):

@@ -9,7 +9,7 @@ from python_files.chat import render_conversation
 from python_files.corpus import PYTHON_DOCS, Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
-from python_files.sft_data import (Conversation, all_conversations, docs_questions,
+from python_files.sft_data import (Conversation, all_conversations, docs_questions, mixture_plan,
                                    docstring_summary, open_sft_split, prepare_sft_data,
                                    read_sft_meta, read_test_questions)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
@@ -102,3 +102,12 @@ def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_pa
     meta = prepare_sft_data(conversations, questions["test"], tokenizer, Artifacts(tmp_path, "a"), 256, report)
     assert meta["mixture"]["alpaca"]["license"].endswith("(non-commercial)")
     assert sum(row["share"] for row in meta["mixture"].values()) == pytest.approx(1.0)
+
+
+def test_the_mixture_plan_counts_validation_rows_out_and_weights_in():
+    plan = mixture_plan((MixtureSource("gsm8k", 1_000), MixtureSource("lima", 1_000, weight=2.0)),
+                        own_conversations=1_100)
+    assert plan["gsm8k"]["train_conversations"] == 950          # every 20th row validates
+    assert plan["lima"]["train_conversations"] == 1_900
+    assert plan["lima"]["share"] == pytest.approx(1_900 / (1_100 + 950 + 1_900))
+    assert plan["lima"]["license"].endswith("(non-commercial)")
