@@ -1,7 +1,7 @@
 """Throughput of stage 02 (clean, tokenize, write the token files) with 1 worker process and
 with one per core, on the same text.
 
-    python -m benchmarks.tokenization_speed [--megabytes 16] [--vocab-size 4096]
+    python -m benchmarks.tokenization_speed [--megabytes 64] [--vocab-size 4096]
 
 The text is the embedded corpus, repeated with a numbered line added to each copy so that no
 copy is dropped as a duplicate. Both runs go through `prepare_pretraining_data`, one after
@@ -40,7 +40,7 @@ def megabytes_per_second(documents, tokenizer, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=float, default=16.0)
+    parser.add_argument("--megabytes", type=float, default=64.0)
     parser.add_argument("--vocab-size", type=int, default=4096)
     args = parser.parse_args()
 
@@ -54,9 +54,9 @@ def main() -> None:
     one = megabytes_per_second(documents, tokenizer, workers=1)
     every = megabytes_per_second(documents, tokenizer, workers=cores)
     print(f"text: {size:.1f} MB, vocabulary: {args.vocab_size}, cores: {cores}")
-    print(f"1 worker process:        {one:8.2f} MB/s")
-    print(f"{cores} worker processes:{' ' * (8 - len(str(cores)))}{every:8.2f} MB/s")
-    print(f"ratio all cores / one:   {every / one:8.2f}x")
+    print(f"{'1 worker process:':<26}{one:8.2f} MB/s")
+    print(f"{f'{cores} worker processes:':<26}{every:8.2f} MB/s")
+    print(f"{'ratio all cores / one:':<26}{every / one:8.2f}x")
 
 
 if __name__ == "__main__":

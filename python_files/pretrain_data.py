@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
@@ -136,12 +137,18 @@ def encoded_batches(documents: Iterable[Document], tokenizer: TextTokenizer, dty
     with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
                              initargs=(tokenizer.to_json(),)) as pool:
         in_flight: deque = deque()
-        for batch in batches(documents, batch_characters):
-            in_flight.append(pool.submit(encode_documents, batch, dtype.name))
-            if len(in_flight) >= BATCHES_PER_WORKER * workers:
+        try:
+            for batch in batches(documents, batch_characters):
+                in_flight.append(pool.submit(encode_documents, batch, dtype.name))
+                if len(in_flight) >= BATCHES_PER_WORKER * workers:
+                    yield in_flight.popleft().result()
+            while in_flight:
                 yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
+        except BrokenProcessPool:
+            raise CourseError(
+                "A tokenizing worker process died. From a script, start stage 02 under "
+                "`if __name__ == \"__main__\":` (every worker imports the script); otherwise "
+                "memory may have run out: set fewer tokenize_workers in the profile.") from None
 
 
 # --- this process: drop duplicates, pick the split, write ------------------------------------

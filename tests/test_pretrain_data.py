@@ -3,11 +3,14 @@ processes as the corpus streams past, and their meta.json."""
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from python_files.artifacts import Artifacts
+from python_files.artifacts import REPO_ROOT, Artifacts
 from python_files.corpus import Document
 from python_files.errors import CourseError
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
@@ -165,3 +168,26 @@ def test_a_truncated_token_file_is_detected(tokenizer, tmp_path):
 def test_token_dtype_fits_the_vocabulary():
     assert token_dtype(2**16) == np.uint16      # ids 0..65535
     assert token_dtype(2**16 + 1) == np.uint32
+
+
+def test_a_script_without_a_main_guard_gets_one_clear_sentence(tokenizer, tmp_path):
+    # worker processes start by importing the calling script; without the guard it would
+    # start workers again, which multiprocessing refuses
+    tokenizer_path = tmp_path / "tokenizer.json"
+    tokenizer_path.write_text(tokenizer.to_json())
+    script = tmp_path / "stage02.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from python_files.artifacts import Artifacts\n"
+        "from python_files.corpus import Document\n"
+        "from python_files.pretrain_data import prepare_pretraining_data\n"
+        "from python_files.tokenizer import TextTokenizer\n"
+        f"tokenizer = TextTokenizer.load(Path({str(tokenizer_path)!r}))\n"
+        "documents = [Document(str(i), f'text {i}', 'test') for i in range(5)]\n"
+        f"prepare_pretraining_data(documents, tokenizer, Artifacts(Path({str(tmp_path)!r}), 'a'), "
+        "'test', tokenizer.vocab_size, 0.1, workers=1)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode != 0
+    assert 'CourseError: A tokenizing worker process died. From a script, start stage 02 under ' \
+           '`if __name__ == "__main__":`' in result.stderr
