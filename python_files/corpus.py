@@ -1,6 +1,6 @@
 """Where the text comes from: the embedded Python documentation, your own files, or the hub.
 
-A corpus is a list of `Document`s. Every source yields them in a deterministic order, so
+A corpus is a stream of `Document`s. Every source yields them in a deterministic order, so
 two runs of the course on the same machine see exactly the same text.
 
 `stream_corpus(spec)` yields them one at a time (`load_corpus` collects them in a list) and
