@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from python_files.artifacts import Artifacts
-from python_files.corpus import PYTHON_DOCS, Document, load_corpus
+from python_files.corpus import PYTHON_DOCS, load_corpus
+from python_files.document import Document
 from python_files.pretrain_data import prepare_pretraining_data
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 

@@ -21,13 +21,13 @@ import time
 
 import torch
 
+from python_files.device import compile_enabled, precision_for
 from python_files.distributed import Distributed
 from python_files.loader import Batch
 from python_files.model import GPT, flops_per_token
-from python_files.pretrain import compile_enabled, model_config
+from python_files.pretrain import model_config
 from python_files.profiles import PROFILES, active_profile
-from python_files.train import (TrainConfig, make_optimizer, optimizer_step, precision_for,
-                                wrap_for_training)
+from python_files.train import TrainConfig, make_optimizer, optimizer_step, wrap_for_training
 
 # dense tensor-core peaks: T4 fp16, A100 and H100 SXM bf16 (fp16 is the same on these)
 PEAK_FLOPS = {"T4": 65e12, "A100": 312e12, "H100": 989e12, "H200": 989e12}
@@ -96,7 +96,7 @@ def main() -> None:
     runs = {}
     for name, config, train_config in [
             ("optimized", optimized_config,
-             TrainConfig(1, 1e-4, 0, precision=profile.precision, compile=compile_enabled(profile, device))),
+             TrainConfig(1, 1e-4, 0, precision=profile.precision, compile=compile_enabled(profile.compile, device))),
             ("baseline", baseline_config, TrainConfig(1, 1e-4, 0, precision="fp32"))]:
         torch.manual_seed(0)
         model = GPT(config).to(device)

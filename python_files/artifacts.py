@@ -2,18 +2,26 @@
 
 Stages talk to each other only through files under one artifacts root:
 ``artifacts/<profile>/`` in the repository, or ``$LLM_ARTIFACTS/<profile>/`` when that
-variable is set (on Colab it points into Google Drive, so the files outlive the session).
+variable is set (on Colab it points into Google Drive, so the files outlive the session; a
+relative path is taken from the course folder, wherever the notebook runs).
 Every path of the course comes from `Artifacts`; no notebook builds paths of its own.
+
+A stage that writes a folder holds its lock (`exclusive`) while it does: a second run on the
+same folder stops with one sentence instead of mixing its files with the first one's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 from .errors import CourseError
 
@@ -28,7 +36,7 @@ class Artifacts:
     @classmethod
     def for_profile(cls, profile_name: str) -> "Artifacts":
         if os.environ.get("LLM_ARTIFACTS"):
-            base, shown = Path(os.environ["LLM_ARTIFACTS"]).expanduser(), "$LLM_ARTIFACTS"
+            base, shown = REPO_ROOT / Path(os.environ["LLM_ARTIFACTS"]).expanduser(), "$LLM_ARTIFACTS"
         else:
             base, shown = REPO_ROOT / "artifacts", "artifacts"
         return cls(base / profile_name, f"{shown}/{profile_name}")
@@ -104,6 +112,43 @@ class Artifacts:
                               f"(with the same LLM_PROFILE).")
         return path
 
+    def read_json(self, path: Path, notebook: str) -> dict:
+        """A JSON file that `notebook` writes (a meta.json): one sentence when missing or cut short."""
+        try:
+            return json.loads(self.require(path, notebook).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CourseError(f"{self.show(path)} is damaged (not complete JSON): run {notebook} "
+                              f"again.") from None
+
+    def open_array(self, path: Path, dtype, length: int, notebook: str) -> np.ndarray:
+        """The `length` numbers of `dtype` in `path`, memory-mapped read-only; one sentence when the
+        file is missing, or its size is not what `notebook` wrote (cut short, or of another run)."""
+        dtype = np.dtype(dtype)
+        size = self.require(path, notebook).stat().st_size
+        if size != length * dtype.itemsize:
+            raise CourseError(f"{self.show(path)} holds {size:,} bytes, not the {length:,} {dtype.name} "
+                              f"values its meta.json describes (cut short, or from another run): run "
+                              f"{notebook} again.")
+        if length == 0:
+            return np.zeros(0, dtype)   # the operating system cannot map an empty file
+        return np.memmap(path, dtype=dtype, mode="r", shape=(length,))
+
+
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn "permission denied" or "read-only file system" while writing `path` into one sentence."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NOT_WRITABLE:
+            raise
+        raise CourseError(f"Cannot write {path.name} in {path.parent.name}/ ({error.strerror}): make "
+                          f"the artifacts folder writable, or set LLM_ARTIFACTS to a folder you can "
+                          f"write to.") from None
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -112,15 +157,61 @@ def atomic_path(path: Path) -> Iterator[Path]:
     A run interrupted while writing leaves the old file (or none), never half a file:
     `os.replace` is atomic on POSIX and Windows when both names are on the same disk.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    temporary = temporary_path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield temporary
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def temporary_path(path: Path) -> Path:
+    """Where `atomic_path` writes `path` before the rename (a hidden name: `.train.bin.tmp`)."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete what writers killed mid-way left in `folder` (call it while holding its lock)."""
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, shown: str) -> Iterator[None]:
+    """Hold the lock of `folder` (printed as `shown`) while the block writes into it.
+
+    A second run on the same folder, from another kernel or terminal, stops with one sentence.
+    The operating system releases the lock when the process ends, even when it is killed, so
+    no stale lock is ever left behind.
+    """
+    lock_file = folder / ".lock"
+    with writing(lock_file):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_file, "a+b")
+    with handle:
+        if not try_lock(handle):
+            raise CourseError(f"Another run is writing {shown}/ (a notebook kernel or a terminal that "
+                              f"is still busy): let it finish or stop it, then run this again.")
+        yield
+
+
+def try_lock(handle) -> bool:
+    """Take the file's lock without waiting; False when another process holds it. File systems
+    without locks (some network mounts) are used unlocked."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        return error.errno not in {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
+    return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import CourseError
+from .sampling import generate
 from .tokenizer import ASSISTANT, END_OF_TURN, SYSTEM, USER, TextTokenizer
 
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
@@ -80,8 +81,6 @@ def reply(model, tokenizer: TextTokenizer, messages: list[dict], max_new_tokens:
           temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
           seed: int | None = 0) -> str:
     """The model's next assistant turn after `messages` (greedy unless a temperature is given)."""
-    from .sampling import generate
-
     end_of_turn = tokenizer.special_id(END_OF_TURN)
     new = generate(model, render_prompt(messages, tokenizer), max_new_tokens, temperature, top_k,
                    top_p, stop_ids={end_of_turn}, seed=seed)
@@ -93,7 +92,9 @@ class ChatSession:
     """A multi-turn conversation that keeps its history within the model's context window.
 
     When the history plus room for an answer no longer fits, the oldest turns are dropped
-    (the system message, if any, is kept): the model forgets the start of a long chat.
+    (the system message, if any, is kept): the model forgets the start of a long chat. A
+    message too long to fit even alone is refused with one sentence, and the history is left
+    as it was.
     """
 
     def __init__(self, model, tokenizer: TextTokenizer, system: str | None = None,
@@ -105,17 +106,22 @@ class ChatSession:
         self.sampling = sampling
 
     def ask(self, text: str) -> str:
-        self.history.append({"role": "user", "content": text})
-        self.fit_history()
-        answer = reply(self.model, self.tokenizer, self.system + self.history, self.max_new_tokens,
+        history = self.fitted(self.history + [{"role": "user", "content": text}])
+        answer = reply(self.model, self.tokenizer, self.system + history, self.max_new_tokens,
                        **self.sampling)
-        self.history.append({"role": "assistant", "content": answer})
+        self.history = history + [{"role": "assistant", "content": answer}]
         return answer
 
-    def fit_history(self) -> None:
+    def fitted(self, history: list[dict]) -> list[dict]:
+        """`history` without its oldest turns, until it leaves room for an answer."""
         budget = self.model.config.context_length - self.max_new_tokens
-        while len(self.history) > 1 and len(render_prompt(self.system + self.history, self.tokenizer)) > budget:
-            self.history = self.history[2:] if self.history[0]["role"] == "user" else self.history[1:]
-        if len(render_prompt(self.system + self.history, self.tokenizer)) > budget:
+        while len(history) > 1 and self.prompt_length(history) > budget:
+            history = history[2:] if history[0]["role"] == "user" else history[1:]
+        if self.prompt_length(history) > budget:
             raise CourseError(f"The message is too long for the context of "
-                              f"{self.model.config.context_length} tokens: ask something shorter.")
+                              f"{self.model.config.context_length} tokens with room for an answer of "
+                              f"{self.max_new_tokens}: ask something shorter.")
+        return history
+
+    def prompt_length(self, history: list[dict]) -> int:
+        return len(render_prompt(self.system + history, self.tokenizer))

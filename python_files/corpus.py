@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .corpus_cache import cached_stream
+from .document import Document
 from .errors import CourseError
 
 PYTHON_DOCS = "python-docs"
@@ -40,19 +42,6 @@ MODULE_ALIASES = {"posixpath": "os.path"}
 # Long text files are cut into documents of about this many characters, at paragraph breaks,
 # so that a single book still gives a train/validation split by document.
 TEXT_FILE_DOCUMENT_CHARS = 4000
-
-
-@dataclass(frozen=True)
-class Document:
-    """One unit of text, with a name that says where it came from.
-
-    For the Python documentation, `name` is the qualified name of the documented object
-    (``json.dumps``); stage 05 asks questions about these objects.
-    """
-
-    name: str
-    text: str
-    source: str
 
 
 def load_corpus(spec: str, max_bytes: int | None = None,
@@ -75,8 +64,6 @@ def stream_corpus(spec: str, max_bytes: int | None = None,
     if spec == PYTHON_DOCS:
         yield from evenly_spread(list(python_docs()), max_bytes)
     elif spec.startswith(HUB_PREFIX) and cache_folder is not None:
-        from .corpus_cache import cached_stream  # it imports Document from this module
-
         name = spec[len(HUB_PREFIX):]
         yield from cached_stream(lambda skip: hub_corpus(name, skip=skip), cache_folder, max_bytes)
     elif spec.startswith(HUB_PREFIX):
@@ -209,7 +196,8 @@ def expand_paths(spec: str) -> list[Path]:
 
 def text_file_documents(paths: Iterable[Path]) -> Iterator[Document]:
     for path in paths:
-        for index, chunk in enumerate(paragraph_chunks(read_utf8(path))):
+        chunks = (chunk for chunk in paragraph_chunks(read_utf8(path)) if chunk.strip())
+        for index, chunk in enumerate(chunks):
             yield Document(name=f"{path.name}#{index}", text=chunk, source=path.name)
 
 
@@ -222,18 +210,30 @@ def read_utf8(path: Path) -> str:
                           f"`iconv -f latin1 -t utf-8`.") from None
 
 
-def paragraph_chunks(text: str, size: int = TEXT_FILE_DOCUMENT_CHARS) -> Iterator[str]:
-    """Group the paragraphs of `text` into chunks of about `size` characters."""
+def paragraph_chunks(text: str, size: int = TEXT_FILE_DOCUMENT_CHARS,
+                     separators: tuple[str, ...] = ("\n\n", "\n", " ")) -> Iterator[str]:
+    """Group the paragraphs of `text` into chunks of about `size` characters.
+
+    A paragraph longer than `size` is grouped by its lines instead, and a line by its words: a
+    file without blank lines still becomes many documents, not one that no split can divide.
+    """
+    separator, *finer = separators
     chunk: list[str] = []
     length = 0
-    for paragraph in text.split("\n\n"):
-        chunk.append(paragraph)
-        length += len(paragraph)
+    for part in text.split(separator):
+        if len(part) > size and finer:
+            if chunk:
+                yield separator.join(chunk)
+                chunk, length = [], 0
+            yield from paragraph_chunks(part, size, tuple(finer))
+            continue
+        chunk.append(part)
+        length += len(part)
         if length >= size:
-            yield "\n\n".join(chunk)
+            yield separator.join(chunk)
             chunk, length = [], 0
     if chunk:
-        yield "\n\n".join(chunk)
+        yield separator.join(chunk)
 
 
 # --- Hugging Face hub datasets ---------------------------------------------------------------

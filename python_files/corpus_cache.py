@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .artifacts import atomic_path, atomic_write_text
-from .corpus import Document
+from .document import Document
 
 PART_BYTES = 64_000_000
 COLUMNS = ["name", "text", "source"]

@@ -80,3 +80,12 @@ def mean_over_processes(value: float, setup: Distributed, device: torch.device) 
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.item() / setup.world_size
+
+
+def any_over_processes(flag: bool, setup: Distributed, device: torch.device) -> bool:
+    """True in every process when `flag` is True in any of them (so that all stop together)."""
+    if not setup.enabled:
+        return flag
+    tensor = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())

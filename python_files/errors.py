@@ -1,4 +1,12 @@
-"""The one exception type the course raises for problems a learner can fix."""
+"""The one exception type the course raises for problems a learner can fix, and how entry
+points show it: the sentence alone, without a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Callable
 
 
 class CourseError(Exception):
@@ -7,3 +15,16 @@ class CourseError(Exception):
     Raised instead of letting a confusing traceback escape from deep inside a library:
     the message says what was wrong and what to do about it.
     """
+
+
+def sentence_on_error(main: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a command's `main`: a CourseError ends it with its sentence on stderr and exit status 1."""
+    @functools.wraps(main)
+    def run() -> None:
+        try:
+            main()
+        except CourseError as error:
+            if os.environ.get("RANK", "0") == "0":   # under torchrun, the first process speaks for all
+                print(error, file=sys.stderr)
+            sys.exit(1)
+    return run

@@ -8,25 +8,20 @@ Notebook 04 calls `pretrain`; the same run works from a terminal, on one device 
 
 from __future__ import annotations
 
-import platform
-
 import torch
 
 from .artifacts import Artifacts
+from .checkpoint import Checkpoints, fingerprint
+from .device import compile_enabled, default_device
 from .distributed import Distributed, run_in_every_process
-from .loader import RandomWindows
+from .errors import sentence_on_error
+from .loader import VALIDATION_SEED, RandomWindows
 from .model import GPT, GPTConfig
-from .pretrain_data import open_tokens, read_pretrain_meta
+from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
 from .profiles import Profile, active_profile
 from .sampling import generate
 from .tokenizer import TextTokenizer
-from .train import Checkpoints, TrainConfig, TrainResult, train
-
-VALIDATION_SEED = 0   # every evaluation reads the same validation windows
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from .train import TrainConfig, TrainResult, train
 
 
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
@@ -35,19 +30,12 @@ def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
                      vocab_multiple=profile.vocab_multiple)
 
 
-def compile_enabled(profile: Profile, device: torch.device) -> bool:
-    """The profile's choice, or by default: with CUDA, not on Windows (no Triton there)."""
-    if profile.compile is not None:
-        return profile.compile
-    return device.type == "cuda" and platform.system() != "Windows"
-
-
 def pretrain_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
     return TrainConfig(max_steps=profile.max_steps, learning_rate=profile.learning_rate,
                        warmup_steps=profile.warmup_steps, grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=profile.eval_interval, eval_batches=profile.eval_batches,
                        sample_interval=profile.eval_interval, precision=profile.precision,
-                       compile=compile_enabled(profile, device or default_device()))
+                       compile=compile_enabled(profile.compile, device or default_device()))
 
 
 def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
@@ -66,6 +54,7 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     device = device or default_device()
     meta = read_pretrain_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    check_made_with(tokenizer, meta, "token files in pretrain/", "02_pretrain_data")
     train_tokens, val_tokens = open_tokens(artifacts, "train", meta), open_tokens(artifacts, "val", meta)
     torch.manual_seed(0)   # the same initial weights in every process
     model = GPT(model_config(profile, meta["vocab_size"])).to(device)
@@ -79,9 +68,11 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
                  pretrain_config(profile, device), Checkpoints(artifacts.checkpoints("pretrain")),
                  bytes_per_token=val_split["bytes"] / val_split["tokens"],
                  sample=sampler(tokenizer, profile.sample_prompt), progress=progress,
-                 distributed=distributed)
+                 distributed=distributed,
+                 trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta)})
 
 
+@sentence_on_error
 def main() -> None:
     """Pretraining from a terminal; under torchrun, one process per device."""
     profile = active_profile()

@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import re
+import threading
 import unicodedata
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -33,8 +34,8 @@ from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
-from .artifacts import Artifacts, atomic_path, atomic_write_text
-from .corpus import Document
+from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
+from .document import Document
 from .errors import CourseError
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
@@ -91,9 +92,18 @@ _worker_tokenizer: TextTokenizer | None = None   # each worker process loads its
 
 def start_worker(tokenizer_json: str) -> None:
     global _worker_tokenizer
+    exit_with_parent()
     # one thread per process: the processes are the parallelism, more threads would compete
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _worker_tokenizer = TextTokenizer.from_json(tokenizer_json)
+
+
+def exit_with_parent() -> None:
+    """End this worker as soon as the process that started it ends, even when it was killed
+    (SIGKILL gives it no chance to stop its workers, which would otherwise wait forever)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
 
 
 def encode_documents(documents: list[Document], dtype_name: str) -> EncodedBatch:
@@ -244,12 +254,21 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
     """
-    from tqdm.auto import tqdm
-
     if tokenizer.vocab_size != expected_vocab_size:
         raise CourseError(f"The tokenizer has {tokenizer.vocab_size} tokens but the profile asks "
                           f"for {expected_vocab_size}: run 01_tokenizer again with this profile.")
     dtype = token_dtype(tokenizer.vocab_size)
+    with exclusive(artifacts.pretrain_dir, artifacts.show(artifacts.pretrain_dir)):
+        remove_stale_temporaries(artifacts.pretrain_dir)   # left by a run that was killed
+        return write_pretraining_data(documents, tokenizer, artifacts, corpus, val_fraction,
+                                      dtype, workers)
+
+
+def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer, artifacts: Artifacts,
+                           corpus: str, val_fraction: float, dtype: np.dtype,
+                           workers: int | None) -> PretrainData:
+    from tqdm.auto import tqdm
+
     with new_token_files(artifacts) as writers, \
             tqdm(desc="tokenizing", unit="tok", unit_scale=True) as progress:
         router = DocumentRouter(writers, val_fraction)
@@ -273,16 +292,18 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
 # --- reading ---------------------------------------------------------------------------------
 
 def read_pretrain_meta(artifacts: Artifacts) -> dict:
-    path = artifacts.require(artifacts.pretrain_meta, "02_pretrain_data")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return artifacts.read_json(artifacts.pretrain_meta, "02_pretrain_data")
 
 
-def open_tokens(artifacts: Artifacts, split: str, meta: dict | None = None) -> np.memmap:
+def open_tokens(artifacts: Artifacts, split: str, meta: dict | None = None) -> np.ndarray:
     """The token file of `split`, memory-mapped read-only, checked against meta.json."""
     meta = meta or read_pretrain_meta(artifacts)
-    path = artifacts.require(artifacts.pretrain_tokens(split), "02_pretrain_data")
-    tokens = np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r")
-    if len(tokens) != meta["splits"][split]["tokens"]:
-        raise CourseError(f"{artifacts.show(path)} holds {len(tokens)} tokens but meta.json says "
-                          f"{meta['splits'][split]['tokens']}: run 02_pretrain_data again.")
-    return tokens
+    return artifacts.open_array(artifacts.pretrain_tokens(split), meta["dtype"],
+                                meta["splits"][split]["tokens"], "02_pretrain_data")
+
+
+def check_made_with(tokenizer: TextTokenizer, meta: dict, files: str, notebook: str) -> None:
+    """Stop when the files that `meta` describes hold the ids of another tokenizer."""
+    if meta.get("tokenizer_sha256") != tokenizer.sha256:
+        raise CourseError(f"The {files} were made with another tokenizer than the one in tokenizer/ "
+                          f"(notebook 01 was run again since): run {notebook} again.")

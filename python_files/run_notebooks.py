@@ -5,7 +5,8 @@
 
 Each notebook runs in a fresh kernel in its own folder, as when a learner opens it, and is
 saved in place with its outputs: open it afterwards to read the results. A failing notebook
-is saved too, with the error at the cell that failed, and the run stops there.
+is saved too, with the error at the cell that failed and no outputs below it (none of an
+earlier run), and the run stops there.
 """
 
 from __future__ import annotations
@@ -34,12 +35,20 @@ def course_notebooks(stages: list[str]) -> list[Path]:
 
 def run_notebook(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
+    clear_outputs(notebook)
     client = NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute(stderr=subprocess.DEVNULL)   # the kernel's own start-up warnings
     finally:
         atomic_write_text(path, nbformat.writes(notebook) + "\n")
+
+
+def clear_outputs(notebook) -> None:
+    """Forget the outputs of the last run, so that cells a failure leaves unrun show nothing."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
 
 
 def main() -> int:

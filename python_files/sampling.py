@@ -12,7 +12,18 @@ from __future__ import annotations
 
 import torch
 
+from .errors import CourseError
 from .model import GPT, KVCache
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """One sentence for settings that have no meaning (they would give garbage or a crash)."""
+    if not temperature >= 0:   # also catches nan
+        raise CourseError(f"temperature={temperature} must be 0 (greedy) or more.")
+    if top_k is not None and top_k < 1:
+        raise CourseError(f"top_k={top_k} must be at least 1 (or None to keep every token).")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise CourseError(f"top_p={top_p} must be above 0 and at most 1 (1 keeps every token).")
 
 
 def next_token_distribution(logits: torch.Tensor, temperature: float, top_k: int | None,
@@ -38,8 +49,12 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: fl
              top_k: int | None = None, top_p: float | None = None, stop_ids=(),
              seed: int | None = None, use_cache: bool = True) -> list[int]:
     """The new token ids that follow `prompt` (the stop token, if reached, is included)."""
+    check_sampling(temperature, top_k, top_p)
     if not prompt:
-        raise ValueError("The prompt must hold at least one token.")
+        raise CourseError("The prompt is empty: give the model at least one token to continue.")
+    if len(prompt) >= model.config.context_length:
+        raise CourseError(f"The prompt has {len(prompt)} tokens and the model's context holds "
+                          f"{model.config.context_length}, which leaves no room for an answer: shorten it.")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else torch.seed())

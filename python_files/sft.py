@@ -12,21 +12,25 @@ from __future__ import annotations
 import torch
 
 from .artifacts import Artifacts
+from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
+from .device import compile_enabled, default_device
 from .distributed import Distributed, run_in_every_process
-from .loader import RandomWindows
-from .pretrain import VALIDATION_SEED, compile_enabled, default_device
+from .errors import sentence_on_error
+from .loader import VALIDATION_SEED, RandomWindows
+from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
 from .sft_data import open_sft_split, read_sft_meta
-from .train import Checkpoints, TrainConfig, TrainResult, load_model, train
+from .tokenizer import TextTokenizer
+from .train import TrainConfig, TrainResult, train
 
 
-def sft_config(profile: Profile) -> TrainConfig:
+def sft_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
     return TrainConfig(max_steps=profile.sft_steps, learning_rate=profile.sft_learning_rate,
                        warmup_steps=max(1, profile.sft_steps // 20),
                        grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=max(1, profile.sft_steps // 8), eval_batches=profile.eval_batches,
                        weight_decay=0.0, precision=profile.precision,
-                       compile=compile_enabled(profile, default_device()))
+                       compile=compile_enabled(profile.compile, device or default_device()))
 
 
 def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: Profile,
@@ -42,15 +46,20 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
     """Start from the best pretraining checkpoint (or resume checkpoints/sft/last.pt)."""
     device = device or default_device()
     meta = read_sft_meta(artifacts)
-    pretrained = Checkpoints(artifacts.checkpoints("pretrain")).best
-    model = load_model(artifacts.require(pretrained, "04_pretraining"), device)
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    check_made_with(tokenizer, meta, "fine-tuning files in sft/", "05_sft_data")
+    pretrained = artifacts.require(Checkpoints(artifacts.checkpoints("pretrain")).best, "04_pretraining")
+    model = load_model(pretrained, device, tokenizer.sha256)
+    trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
+                  "pretrained model": file_sha256(pretrained)}
     return train(model, conversation_windows(artifacts, "train", meta, profile, device, 2, distributed),
                  lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
                                               distributed),
-                 sft_config(profile), Checkpoints(artifacts.checkpoints("sft")), progress=progress,
-                 distributed=distributed)
+                 sft_config(profile, device), Checkpoints(artifacts.checkpoints("sft")), progress=progress,
+                 distributed=distributed, trained_on=trained_on)
 
 
+@sentence_on_error
 def main() -> None:
     """Fine-tuning from a terminal; under torchrun, one process per device."""
     profile = active_profile()

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .artifacts import Artifacts, atomic_path, atomic_write_text
+from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
 from .chat import render_conversation
-from .corpus import PYTHON_DOCS, Document
+from .corpus import PYTHON_DOCS
+from .document import Document
 from .errors import CourseError
-from .pretrain_data import token_dtype
+from .pretrain_data import check_made_with, read_pretrain_meta, token_dtype
 from .profiles import MixtureSource
 from .sft_sources import HUB_SOURCES, hub_conversations
 from .tokenizer import END_OF_TEXT, TextTokenizer
@@ -262,7 +263,19 @@ def prepare_sft_data(conversations: dict[str, list[Conversation]], test_question
     meta.json lists every source of the training split with its share of the conversations
     (and, for hub sources, rows read, duplicates dropped, weight and license).
     """
-    artifacts.sft_meta.unlink(missing_ok=True)   # the old files are being replaced
+    if artifacts.pretrain_meta.exists():   # the ids must be those the pretrained model learned
+        check_made_with(tokenizer, read_pretrain_meta(artifacts), "pretraining token files in pretrain/",
+                        "02_pretrain_data (and 04_pretraining)")
+    with exclusive(artifacts.sft_dir, artifacts.show(artifacts.sft_dir)):
+        remove_stale_temporaries(artifacts.sft_dir)   # left by a run that was killed
+        artifacts.sft_meta.unlink(missing_ok=True)    # the old files are being replaced
+        return write_sft_data(conversations, test_questions, tokenizer, artifacts, context_length,
+                              mixture_report or {})
+
+
+def write_sft_data(conversations: dict[str, list[Conversation]], test_questions: list[Question],
+                   tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
+                   mixture_report: dict) -> dict:
     meta = {"dtype": token_dtype(tokenizer.vocab_size).name, "tokenizer_sha256": tokenizer.sha256,
             "context_length": context_length, "splits": {}}
     for split, split_conversations in conversations.items():
@@ -272,7 +285,7 @@ def prepare_sft_data(conversations: dict[str, list[Conversation]], test_question
     total = sum(train_sources.values())
     meta["mixture"] = {name: {"train_conversations": count, "share": count / total,
                               "license": OWN_SOURCE_LICENSES.get(name, ""),
-                              **(mixture_report or {}).get(name, {})}
+                              **mixture_report.get(name, {})}
                        for name, count in train_sources.items()}
     atomic_write_text(artifacts.sft_test_questions,
                       "".join(json.dumps(q.__dict__) + "\n" for q in test_questions))
@@ -283,16 +296,17 @@ def prepare_sft_data(conversations: dict[str, list[Conversation]], test_question
 # --- reading ---------------------------------------------------------------------------------
 
 def read_sft_meta(artifacts: Artifacts) -> dict:
-    return json.loads(artifacts.require(artifacts.sft_meta, "05_sft_data").read_text(encoding="utf-8"))
+    return artifacts.read_json(artifacts.sft_meta, "05_sft_data")
 
 
 def open_sft_split(artifacts: Artifacts, split: str, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token ids, loss mask and conversation starts of `split`, memory-mapped."""
-    tokens = np.memmap(artifacts.sft_file(split, "tokens"), dtype=np.dtype(meta["dtype"]), mode="r")
-    mask = np.memmap(artifacts.sft_file(split, "mask"), dtype=np.uint8, mode="r")
-    starts = np.fromfile(artifacts.sft_file(split, "starts"), dtype=np.int64)
-    if len(tokens) != meta["splits"][split]["tokens"] or len(mask) != len(tokens):
-        raise CourseError(f"The SFT files of {split!r} do not match meta.json: run 05_sft_data again.")
+    """Token ids, loss mask and conversation starts of `split`, memory-mapped and checked against meta.json."""
+    numbers = meta["splits"][split]
+    tokens = artifacts.open_array(artifacts.sft_file(split, "tokens"), meta["dtype"], numbers["tokens"],
+                                  "05_sft_data")
+    mask = artifacts.open_array(artifacts.sft_file(split, "mask"), np.uint8, numbers["tokens"], "05_sft_data")
+    starts = artifacts.open_array(artifacts.sft_file(split, "starts"), np.int64, numbers["conversations"],
+                                  "05_sft_data")
     return tokens, mask, starts
 
 

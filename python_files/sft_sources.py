@@ -168,4 +168,4 @@ def hub_conversations(source: SFTSource, limit: int, data_files: str | None = No
         access = (f" {source.name} is gated: accept its terms on its hub page and log in with "
                   f"`hf auth login`.") if source.gated else ""
         raise CourseError(f"The SFT source {source.name!r} could not be read ({error}){access} Remove "
-                          f"it from sft_sources in the profile to train without it.") from None
+                          f"it from sft_mixture in the profile to train without it.") from None

@@ -36,10 +36,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int,
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # all 256 bytes, seen or not
+    texts = list(texts)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     if tokenizer.get_vocab_size() < vocab_size:
-        raise CourseError(f"The corpus only has material for {tokenizer.get_vocab_size()} tokens, "
-                          f"fewer than vocab_size={vocab_size}: use more text or a smaller vocabulary.")
+        size = sum(len(text.encode("utf-8")) for text in texts)
+        raise CourseError(f"The {len(texts):,} training texts ({size:,} bytes) only have material for "
+                          f"{tokenizer.get_vocab_size()} tokens, fewer than vocab_size={vocab_size}: "
+                          f"use more text or a smaller vocabulary.")
     return tokenizer
 
 

@@ -11,9 +11,14 @@ serious trainer does, in about the order it does it:
   older ones such as the T4, fp32 on CPU);
 - periodic evaluation (validation loss, and bits per byte for pretraining), a checkpoint
   `last.pt` at every evaluation and `best.pt` at the best one, written atomically;
-- resuming from `last.pt`: model, optimizer and step (the batches are numbered, so the
-  loader continues with the right one), so a resumed run continues exactly where it stopped;
-- a JSONL log, one line per step, that the plots read;
+- resuming from `last.pt`: model, optimizer, loss scaler and step (the batches are numbered,
+  so the loader continues with the right one), so a resumed run continues exactly where it
+  stopped; and only when it is the same run: same inputs, same model, same settings
+  (see `checkpoint.py`);
+- Ctrl-C (or SIGTERM, as clusters and Colab send before they stop a machine) finishes the
+  current step, writes `last.pt` and stops with one sentence: run it again to resume;
+- a JSONL log, one line per step, that the plots read, written before each checkpoint so that
+  it always holds every step up to the checkpoint, once;
 - on GPUs: TF32 matmuls, the fused AdamW kernel, and optionally `torch.compile`;
 - several processes with DistributedDataParallel when launched by torchrun
   (see `distributed.py`): the same loop, each process on its own batches.
@@ -27,6 +32,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,12 +43,13 @@ from typing import Callable
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .artifacts import atomic_path, atomic_write_text
-from .distributed import Distributed, mean_over_processes
+from .artifacts import exclusive
+from .checkpoint import (Checkpoints, RunRecord, check_same_run, load_resumable, open_log,
+                         save_checkpoint, shown)
+from .device import autocast, precision_for, use_fast_matmuls
+from .distributed import Distributed, any_over_processes, mean_over_processes
 from .errors import CourseError
-from .model import GPT, GPTConfig
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from .model import GPT
 
 
 @dataclass
@@ -81,68 +90,6 @@ def make_optimizer(model: GPT, config: TrainConfig, device: torch.device) -> tor
                              fused=device.type == "cuda")
 
 
-def precision_for(device: torch.device, setting: str = "auto") -> str:
-    """bf16 from Ampere (sm80) on, fp16 below it (T4, V100), fp32 on CPU, unless `setting` says.
-
-    `torch.cuda.is_bf16_supported()` is True on a T4 too, through slow emulation, so the
-    compute capability decides.
-    """
-    if setting not in PRECISIONS:
-        raise CourseError(f"precision={setting!r} is not one of {', '.join(PRECISIONS)}.")
-    if setting != "auto":
-        return setting
-    if device.type != "cuda":
-        return "fp32"
-    return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-@dataclass
-class Checkpoints:
-    """The files of one run: `last.pt`, `best.pt` and `log.jsonl` in one folder."""
-
-    folder: Path
-
-    @property
-    def last(self) -> Path:
-        return self.folder / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.folder / "best.pt"
-
-    @property
-    def log(self) -> Path:
-        return self.folder / "log.jsonl"
-
-
-def save_checkpoint(path: Path, model: GPT, optimizer, step: int, config: TrainConfig,
-                    best_val_loss: float) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "model_config": asdict(model.config), "train_config": asdict(config),
-             "best_val_loss": best_val_loss, "torch_rng": torch.get_rng_state()}
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
-
-
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """A checkpoint's contents; tensors, numbers and strings only (`weights_only=True`)."""
-    return torch.load(path, map_location=device, weights_only=True)
-
-
-def load_model(path: Path, device: torch.device | str = "cpu") -> GPT:
-    checkpoint = load_checkpoint(path, device)
-    model = GPT(GPTConfig(**checkpoint["model_config"])).to(device)
-    model.load_state_dict(checkpoint["model"])
-    return model
-
-
 @dataclass
 class TrainResult:
     step: int
@@ -150,70 +97,162 @@ class TrainResult:
     seconds: float
 
 
+class TrainingStopped(CourseError):
+    """Training was asked to stop (Ctrl-C or SIGTERM); its last.pt holds the step it reached."""
+
+
+@dataclass
+class TrainingState:
+    """Everything a checkpoint holds besides the model's weights."""
+    model: GPT
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    run: RunRecord
+    step: int = 0
+    best_val_loss: float = float("inf")
+
+    def to_dict(self) -> dict:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "step": self.step,
+                 "best_val_loss": self.best_val_loss, "torch_rng": torch.get_rng_state(),
+                 **asdict(self.run)}
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        return state
+
+    def restore(self, path: Path, checkpoint: dict) -> None:
+        check_same_run(path, checkpoint, self.run)
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])  # moves its tensors to the model's device
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        torch.set_rng_state(checkpoint["torch_rng"])             # a CPU tensor, whatever the device
+        if "cuda_rng" in checkpoint and torch.cuda.is_available():
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"])
+        self.step, self.best_val_loss = checkpoint["step"], checkpoint["best_val_loss"]
+
+
 def train(model: GPT, train_batches, val_batches_factory: Callable, config: TrainConfig,
           checkpoints: Checkpoints, bytes_per_token: float | None = None,
           sample: Callable[[GPT], str] | None = None, progress: bool = True,
-          distributed: Distributed = Distributed()) -> TrainResult:
+          distributed: Distributed = Distributed(), trained_on: dict | None = None) -> TrainResult:
     """Train `model` until `config.max_steps`, resuming from `checkpoints.last` if it exists.
 
     `train_batches.next_batch()` gives (inputs, targets, loss_mask or None);
     `val_batches_factory()` gives a fresh validation loader, the same windows every time.
-    Under torchrun every process calls this with its own loaders and `distributed`.
+    `trained_on` names the inputs with a fingerprint each ({"tokenizer": sha256, ...}): a
+    checkpoint of other inputs is not resumed. Under torchrun every process calls this with its
+    own loaders and `distributed`; only the first one writes, and holds the folder's lock.
     """
     device = next(model.parameters()).device
     precision = precision_for(device, config.precision)
     micro_steps = micro_steps_per_process(config.grad_accum_steps, distributed)
-    if device.type == "cuda":   # TF32: fp32 matmuls on tensor cores, ~10 bits of mantissa
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    optimizer = make_optimizer(model, config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    torch.manual_seed(config.seed)
-    step, best_val_loss = 0, float("inf")
-    if checkpoints.last.exists():
-        step, best_val_loss = resume(checkpoints.last, model, optimizer)
-        if distributed.is_main:
-            keep_log_until(checkpoints.log, step)
-    train_batches.seek(step * config.grad_accum_steps)   # batches drawn by all processes so far
-    network = wrap_for_training(model, config, distributed)
-    main = distributed.is_main
-    if main:
-        checkpoints.folder.mkdir(parents=True, exist_ok=True)
+    use_fast_matmuls(device)
+    state = TrainingState(model, make_optimizer(model, config, device),
+                          torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+                          RunRecord.of(model.config, config, trained_on))
+    writer = distributed.is_main
+    with exclusive(checkpoints.folder, shown(checkpoints.folder)) if writer else contextlib.nullcontext():
+        torch.manual_seed(config.seed)
+        resumable = load_resumable(checkpoints)
+        if resumable is not None:
+            state.restore(*resumable)
+        train_batches.seek(state.step * config.grad_accum_steps)   # batches drawn by all processes so far
+        network = wrap_for_training(model, config, distributed)
+        with open_log(checkpoints.log, state.step) if writer else contextlib.nullcontext() as log, \
+                StopRequest() as stop:
+            return run_steps(state, network, train_batches, val_batches_factory, config, checkpoints,
+                             log, stop, micro_steps, device, precision, bytes_per_token, sample,
+                             progress, distributed)
 
+
+def run_steps(state: TrainingState, network, train_batches, val_batches_factory, config: TrainConfig,
+              checkpoints: Checkpoints, log, stop: "StopRequest", micro_steps: int, device, precision,
+              bytes_per_token, sample, progress: bool, distributed: Distributed) -> TrainResult:
+    """The loop itself: step, log, and every `eval_interval` steps evaluate and checkpoint."""
     from tqdm.auto import tqdm
-    bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step",
-               disable=not (progress and main))
+
+    writer = distributed.is_main
+    bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step",
+               disable=not (progress and writer))
     started = time.perf_counter()
-    with open(checkpoints.log, "a", encoding="utf-8") if main else contextlib.nullcontext() as log:
-        while step < config.max_steps:
-            lr = learning_rate_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            train_loss = optimizer_step(network, optimizer, scaler, train_batches, micro_steps,
-                                        config.grad_clip, device, precision)
-            train_loss = mean_over_processes(train_loss, distributed, device)
-            if not math.isfinite(train_loss):
-                raise CourseError(f"The loss became {train_loss} at step {step}: lower the learning "
-                                  f"rate; the last good checkpoint is kept in last.pt.")
-            step += 1
-            record = {"step": step, "train_loss": train_loss, "lr": lr,
-                      "seconds": round(time.perf_counter() - started, 2)}
-            if step % config.eval_interval == 0 or step == config.max_steps:
-                record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,
-                                       precision, bytes_per_token, distributed))
-                best_val_loss = min(best_val_loss, record["val_loss"])
-                if main:
-                    save_checkpoints(checkpoints, model, optimizer, step, config, record["val_loss"],
-                                     best_val_loss)
-                bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
-            if main and sample is not None and config.sample_interval and step % config.sample_interval == 0:
-                record["sample"] = sample(model)
-                bar.write(f"step {step}: {record['sample']!r}")
-            if main:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            bar.update()
+    while state.step < config.max_steps:
+        lr = learning_rate_at(state.step, config)
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr
+        train_loss = optimizer_step(network, state.optimizer, state.scaler, train_batches, micro_steps,
+                                    config.grad_clip, device, precision)
+        train_loss = mean_over_processes(train_loss, distributed, device)
+        if not math.isfinite(train_loss):
+            raise CourseError(non_finite_message(train_loss, state.step, checkpoints))
+        state.step += 1
+        record = {"step": state.step, "train_loss": train_loss, "lr": lr,
+                  "seconds": round(time.perf_counter() - started, 2)}
+        evaluating = state.step % config.eval_interval == 0 or state.step == config.max_steps
+        if evaluating:
+            record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,
+                                   precision, bytes_per_token, distributed))
+            state.best_val_loss = min(state.best_val_loss, record["val_loss"])
+            bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
+        if writer and sample is not None and config.sample_interval and state.step % config.sample_interval == 0:
+            record["sample"] = sample(state.model)
+            bar.write(f"step {state.step}: {record['sample']!r}")
+        stopping = any_over_processes(stop.requested, distributed, device)
+        if writer:
+            # the log line first: a kill between the two leaves a log that is ahead of last.pt,
+            # and resuming from last.pt drops the lines it will write again
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if evaluating or stopping:
+                save_checkpoints(checkpoints, state, best=evaluating and record["val_loss"] == state.best_val_loss)
+        bar.update()
+        if stopping:
+            bar.close()
+            raise TrainingStopped(f"Training stopped at step {state.step} of {config.max_steps}, saved "
+                                  f"in {shown(checkpoints.last)}: run it again to resume from there.")
     bar.close()
-    return TrainResult(step, best_val_loss, time.perf_counter() - started)
+    return TrainResult(state.step, state.best_val_loss, time.perf_counter() - started)
+
+
+def non_finite_message(loss: float, step: int, checkpoints: Checkpoints) -> str:
+    kept = (f"the last good checkpoint is kept in {shown(checkpoints.last)}" if checkpoints.last.exists()
+            else "no checkpoint was written yet, so the next run starts from scratch")
+    return f"The loss became {loss} at step {step}: lower the learning rate; {kept}."
+
+
+class StopRequest:
+    """While active, Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step,
+    instead of breaking it anywhere (mid optimizer update, say) with a long traceback.
+
+    A second Ctrl-C stops at once. Signals less than a second apart count as one: torchrun
+    forwards the terminal's Ctrl-C to workers that already received it.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested_at: float | None = None
+        self.previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.requested_at is not None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():   # signals reach only that thread
+            self.previous = {number: signal.signal(number, self.request) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exception) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def request(self, number, frame) -> None:
+        if self.requested_at is None:
+            self.requested_at = time.monotonic()
+            print("Stopping after this step, with a checkpoint (Ctrl-C again to stop at once).",
+                  file=sys.stderr, flush=True)
+        elif time.monotonic() - self.requested_at > 1.0:
+            raise KeyboardInterrupt
 
 
 def micro_steps_per_process(grad_accum_steps: int, distributed: Distributed) -> int:
@@ -281,35 +320,9 @@ def evaluate(network, val_batches, batches: int, device, precision, bytes_per_to
     return result
 
 
-def save_checkpoints(checkpoints, model, optimizer, step, config, val_loss, best_val_loss) -> None:
-    """Write last.pt, and best.pt when `val_loss` is the best so far."""
-    save_checkpoint(checkpoints.last, model, optimizer, step, config, best_val_loss)
-    if val_loss == best_val_loss:
-        save_checkpoint(checkpoints.best, model, optimizer, step, config, best_val_loss)
-
-
-def resume(path: Path, model: GPT, optimizer) -> tuple[int, float]:
-    checkpoint = load_checkpoint(path, next(model.parameters()).device)
-    if checkpoint["model_config"] != asdict(model.config):
-        raise CourseError(f"{path.name} was trained with another model ({checkpoint['model_config']}): "
-                          f"delete its folder to start over with this profile.")
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    torch.set_rng_state(checkpoint["torch_rng"])
-    return checkpoint["step"], checkpoint["best_val_loss"]
-
-
-def keep_log_until(path: Path, step: int) -> None:
-    """Drop the log lines of steps after `step`: a resumed run writes them again."""
-    if path.exists():
-        kept = [json.dumps(r) + "\n" for r in read_log(path) if r["step"] <= step]
-        atomic_write_text(path, "".join(kept))
-
-
-def read_log(path: Path) -> list[dict]:
-    """The records of a run's log.jsonl, for plots; a half-written last line is skipped."""
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            records.append(json.loads(line))
-    return records
+def save_checkpoints(checkpoints: Checkpoints, state: TrainingState, best: bool) -> None:
+    """Write last.pt, and best.pt when this evaluation is the best so far."""
+    contents = state.to_dict()
+    save_checkpoint(checkpoints.last, contents)
+    if best:
+        save_checkpoint(checkpoints.best, contents)

@@ -16,7 +16,8 @@ import torch
 from python_files.distributed import start_distributed, stop_distributed
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
-from python_files.train import Checkpoints, TrainConfig, train
+from python_files.checkpoint import Checkpoints
+from python_files.train import TrainConfig, train
 
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)
 

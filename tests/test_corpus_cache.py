@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from python_files.corpus import Document, hub_corpus, stream_corpus
+from python_files.corpus import hub_corpus, stream_corpus
+from python_files.document import Document
 from python_files.corpus_cache import cached_stream, read_state
 
 FINEWEB = str(Path(__file__).parent / "fixtures" / "corpus" / "fineweb-edu.jsonl")

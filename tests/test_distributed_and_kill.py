@@ -11,19 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from python_files.artifacts import REPO_ROOT, Artifacts
-from python_files.corpus import Document
-from python_files.pretrain_data import prepare_pretraining_data
-from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
-from python_files.train import load_checkpoint, read_log
+from python_files.artifacts import REPO_ROOT
+from python_files.checkpoint import load_checkpoint, read_log
+from tiny_course import tiny_artifacts
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
 
-def run(command, **kwargs):
+def run(command):
+    """Run `command` from the course folder; on failure, show what its processes printed."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-                          text=True, timeout=300, **kwargs)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (f"{' '.join(command)} exited {result.returncode}\n"
+                                    f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return result
 
 
 def test_two_processes_take_the_same_steps_as_one_with_the_same_global_batch(tmp_path):
@@ -61,17 +62,6 @@ def test_a_run_of_two_processes_resumes_in_one(tmp_path):
     # the same batches in the same steps: the losses agree as in the test above
     losses = [[r["train_loss"] for r in read_log(tmp_path / n / "log.jsonl")] for n in ("switched", "straight")]
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
-
-
-def tiny_artifacts(root: Path) -> Artifacts:
-    """A tokenizer and token files, small enough for the ci profile to train on in seconds."""
-    artifacts = Artifacts(root / "ci", "artifacts/ci")
-    texts = [f"Function number {i} returns the value {i * i} of the table. " * 3 for i in range(300)]
-    save_tokenizer(train_tokenizer(texts, 400), artifacts.tokenizer)
-    tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    documents = [Document(f"d{i}", text, "test") for i, text in enumerate(texts)]
-    prepare_pretraining_data(documents, tokenizer, artifacts, "test", 400, val_fraction=0.1, workers=1)
-    return artifacts
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
-from python_files.corpus import Document
+from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
                                         prepare_pretraining_data, read_pretrain_meta, text_hash,
@@ -179,7 +179,7 @@ def test_a_script_without_a_main_guard_gets_one_clear_sentence(tokenizer, tmp_pa
     script.write_text(
         "from pathlib import Path\n"
         "from python_files.artifacts import Artifacts\n"
-        "from python_files.corpus import Document\n"
+        "from python_files.document import Document\n"
         "from python_files.pretrain_data import prepare_pretraining_data\n"
         "from python_files.tokenizer import TextTokenizer\n"
         f"tokenizer = TextTokenizer.load(Path({str(tokenizer_path)!r}))\n"

@@ -6,7 +6,8 @@ import pytest
 
 from python_files.artifacts import Artifacts
 from python_files.chat import render_conversation
-from python_files.corpus import PYTHON_DOCS, Document
+from python_files.corpus import PYTHON_DOCS
+from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
 from python_files.sft_data import (Conversation, all_conversations, docs_questions, mixture_plan,

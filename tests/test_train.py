@@ -10,14 +10,15 @@ from python_files.errors import CourseError
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
 from python_files.distributed import Distributed
-from python_files.train import (Checkpoints, TrainConfig, learning_rate_at, load_checkpoint,
-                                make_optimizer, precision_for, read_log, train)
+from python_files.checkpoint import Checkpoints, load_checkpoint, read_log
+from python_files.device import precision_for
+from python_files.train import TrainConfig, learning_rate_at, make_optimizer, train
 
 CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)   # a learnable periodic stream
 
 
-def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None):
+def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=None, **settings):
     """Train a fresh tiny model in `folder`; optionally break it after some batches."""
     torch.manual_seed(0)
     model = GPT(CONFIG)
@@ -28,16 +29,16 @@ def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None):
     def breaking_next_batch():
         calls["n"] += 1
         if calls["n"] == interrupt_at:
-            raise KeyboardInterrupt   # as if the learner stopped the kernel
+            raise KeyboardInterrupt   # as if the process died here
         if calls["n"] == poison_at:
             model.wte.weight.data.fill_(float("nan"))
         return next_batch()
 
     batches.next_batch = breaking_next_batch
-    config = TrainConfig(max_steps=max_steps, learning_rate=1e-2, warmup_steps=2, eval_interval=4,
-                         eval_batches=2)
+    config = TrainConfig(**{"max_steps": max_steps, "learning_rate": 1e-2, "warmup_steps": 2,
+                            "eval_interval": 4, "eval_batches": 2, **settings})
     result = train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=99), config,
-                   Checkpoints(folder), bytes_per_token=2.0, progress=False)
+                   Checkpoints(folder), bytes_per_token=2.0, progress=False, trained_on=trained_on)
     return model, result
 
 
@@ -81,20 +82,47 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    with pytest.raises(CourseError, match="The loss became nan at step 5"):
+    with pytest.raises(CourseError, match="The loss became nan at step 5: .* kept in .*last.pt"):
         tiny_run(tmp_path, poison_at=6)
     checkpoint = load_checkpoint(tmp_path / "last.pt")
     assert checkpoint["step"] == 4
     assert all(torch.isfinite(t).all() for t in checkpoint["model"].values())
 
 
+def test_a_non_finite_loss_before_any_checkpoint_says_none_is_kept(tmp_path):
+    with pytest.raises(CourseError, match="at step 2: .* no checkpoint was written yet"):
+        tiny_run(tmp_path, poison_at=3)
+    assert not (tmp_path / "last.pt").exists()
+
+
 def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
     tiny_run(tmp_path, max_steps=4)
     other = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, n_embd=16))
-    with pytest.raises(CourseError, match="trained with another model"):
+    with pytest.raises(CourseError, match=r"last.pt belongs to a run with other inputs or settings \(n_layer 1 -> 2"):
         train(other, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
-              TrainConfig(max_steps=8, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
-              progress=False)
+              TrainConfig(max_steps=4, learning_rate=1e-2, warmup_steps=2, eval_interval=4, eval_batches=2),
+              Checkpoints(tmp_path), progress=False)
+
+
+def test_a_changed_learning_rate_does_not_continue_the_old_run(tmp_path):
+    tiny_run(tmp_path, max_steps=4)
+    with pytest.raises(CourseError, match=r"\(learning_rate 0.01 -> 0.02\): delete the folder"):
+        tiny_run(tmp_path, max_steps=4, learning_rate=2e-2)
+
+
+def test_changed_inputs_do_not_continue_the_old_run(tmp_path):
+    tiny_run(tmp_path, max_steps=4, trained_on={"tokenizer": "aaaa", "token files": "1111"})
+    with pytest.raises(CourseError, match=r"\(the token files\)"):
+        tiny_run(tmp_path, max_steps=4, trained_on={"tokenizer": "aaaa", "token files": "2222"})
+    with pytest.raises(CourseError, match=r"\(the tokenizer\)"):
+        tiny_run(tmp_path, max_steps=4, trained_on={"tokenizer": "bbbb", "token files": "1111"})
+
+
+def test_reporting_settings_may_change_on_resume(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(tmp_path / "run", interrupt_at=6)
+    _, result = tiny_run(tmp_path / "run", eval_interval=2, eval_batches=3)   # resumes, no complaint
+    assert result.step == 8
 
 
 def test_precision_follows_the_device_unless_set():

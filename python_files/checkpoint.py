@@ -1,0 +1,222 @@
+"""Checkpoints: where a run keeps them, how they are written and read, and what they were trained on.
+
+A training run owns one folder::
+
+    last.pt          the latest state: weights, optimizer, loss scaler, step, random state
+    last.pt.sha256   the checksum of last.pt, to tell a damaged file from a good one
+    best.pt          the state at the lowest validation loss (and best.pt.sha256)
+    log.jsonl        one line per step, which the plots read
+
+Every checkpoint also records what the run was trained *on* and *with*: the model's config, the
+training settings, and a fingerprint of each input (the tokenizer, the token files, the
+pretrained model). A run resumes only when all of them are the same as before; otherwise it
+stops with one sentence that names what changed, so a changed learning rate or a re-made corpus
+never continues an old run unnoticed.
+
+Files are written under a temporary name and renamed (see `atomic_path`), and the checksum is
+recorded before the rename, so a run killed at any moment leaves a good `last.pt` or the
+previous one, never half a file that loads as garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .artifacts import atomic_path, atomic_write_text
+from .errors import CourseError
+from .model import GPT, GPTConfig
+
+# Settings that change how often a run reports, not what it computes: a resumed run may change them.
+BOOKKEEPING_SETTINGS = {"eval_interval", "eval_batches", "sample_interval", "compile"}
+
+
+def shown(path: Path) -> str:
+    """A path as messages print it: from the `checkpoints/` folder on (else its last two parts),
+    never absolute."""
+    parts = path.parts
+    start = max((i for i, part in enumerate(parts) if part == "checkpoints"), default=max(0, len(parts) - 2))
+    return Path(*parts[start:]).as_posix()
+
+
+@dataclass
+class Checkpoints:
+    """The files of one run, in one folder."""
+
+    folder: Path
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "log.jsonl"
+
+
+# --- what a run was trained on ---------------------------------------------------------------
+
+def fingerprint(value) -> str:
+    """A short hash of a JSON-like value (a meta.json, say): equal values, equal fingerprints."""
+    text = json.dumps(value, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run is trained on and with; a checkpoint stores it, a resumed run compares it."""
+
+    model_config: dict
+    train_config: dict
+    trained_on: dict        # input name -> fingerprint, e.g. {"tokenizer": "9f2c..."}
+
+    @classmethod
+    def of(cls, model_config: GPTConfig, train_config, trained_on: dict | None = None) -> "RunRecord":
+        # through JSON, so that tuples and lists compare equal after a round trip through a file
+        as_json = json.loads(json.dumps([asdict(model_config), asdict(train_config), trained_on or {}]))
+        return cls(*as_json)
+
+    def changes_from(self, saved: "RunRecord") -> list[str]:
+        """What differs from the `saved` run, in words ("learning_rate 0.002 -> 0.001")."""
+        changes = [f"the {name}" for name in sorted(set(self.trained_on) | set(saved.trained_on))
+                   if self.trained_on.get(name) != saved.trained_on.get(name)]
+        for now, before, ignored in ((self.model_config, saved.model_config, set()),
+                                     (self.train_config, saved.train_config, BOOKKEEPING_SETTINGS)):
+            changes += [f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted(set(now) | set(before))
+                        if key not in ignored and now.get(key) != before.get(key)]
+        return changes
+
+
+def check_same_run(path: Path, checkpoint: dict, run: RunRecord) -> None:
+    """Stop with one sentence when `checkpoint` belongs to a run on other inputs or settings."""
+    saved = RunRecord(checkpoint["model_config"], checkpoint["train_config"], checkpoint.get("trained_on", {}))
+    changes = run.changes_from(saved)
+    if changes:
+        raise CourseError(f"{shown(path)} belongs to a run with other inputs or settings "
+                          f"({'; '.join(changes)}): delete the folder {shown(path.parent)}/ to train "
+                          f"from scratch with the new ones, or restore the old ones to resume.")
+
+
+def check_tokenizer(path: Path, checkpoint: dict, tokenizer_sha256: str) -> None:
+    """Stop when the model in `path` was trained on the ids of another tokenizer."""
+    trained_with = checkpoint.get("trained_on", {}).get("tokenizer")
+    if trained_with is not None and trained_with != tokenizer_sha256:
+        raise CourseError(f"{shown(path)} was trained with another tokenizer than the one in "
+                          f"tokenizer/: run the notebooks again from the stage that made the other one "
+                          f"(02 for pretraining, 05 for fine-tuning data) with this tokenizer.")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def recorded_checksums(path: Path) -> list[str]:
+    sidecar = checksum_path(path)
+    return sidecar.read_text(encoding="utf-8").split() if sidecar.exists() else []
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write `state` to `path` atomically, with its checksum beside it.
+
+    While the new file replaces the old one, the checksum file lists both, so that a kill at
+    any moment leaves a file that matches its checksum.
+    """
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+        new = file_sha256(temporary)
+        atomic_write_text(checksum_path(path), "\n".join([new, *recorded_checksums(path)]) + "\n")
+    atomic_write_text(checksum_path(path), new + "\n")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+class DamagedCheckpoint(CourseError):
+    """A checkpoint file that is empty, truncated, garbled, or does not match its checksum."""
+
+
+def load_checkpoint(path: Path, verify: bool = True) -> dict:
+    """A checkpoint's contents, on the CPU (tensors, numbers and strings only: `weights_only`).
+
+    With `verify`, the file must match the checksum written with it (when there is one).
+    """
+    if not path.exists():
+        raise CourseError(f"{shown(path)} does not exist: train first (notebook 04 or 06).")
+    damaged = (f"{shown(path)} is damaged ({{why}}): delete it, and the run resumes from best.pt "
+               f"if that is whole, or starts over.")
+    if verify and recorded_checksums(path) and file_sha256(path) not in recorded_checksums(path):
+        raise DamagedCheckpoint(damaged.format(why="its contents do not match the checksum written with it"))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+        why = "the file is empty" if path.stat().st_size == 0 else f"not a readable checkpoint: {type(error).__name__}"
+        raise DamagedCheckpoint(damaged.format(why=why)) from None
+
+
+def load_model(path: Path, device: torch.device | str = "cpu", tokenizer_sha256: str | None = None) -> GPT:
+    """The model saved in `path`; with `tokenizer_sha256`, checked to be trained on that tokenizer."""
+    checkpoint = load_checkpoint(path)
+    if tokenizer_sha256 is not None:
+        check_tokenizer(path, checkpoint, tokenizer_sha256)
+    model = GPT(GPTConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device)
+
+
+def load_resumable(checkpoints: Checkpoints) -> tuple[Path, dict] | None:
+    """The checkpoint to resume from: last.pt, or best.pt when last.pt is damaged; None for a new run."""
+    if not checkpoints.last.exists():
+        return None
+    try:
+        return checkpoints.last, load_checkpoint(checkpoints.last)
+    except DamagedCheckpoint as error:
+        if not checkpoints.best.exists():
+            raise
+        try:
+            best = load_checkpoint(checkpoints.best)
+        except DamagedCheckpoint:
+            raise error from None
+        warnings.warn(f"{error} Resuming from best.pt (step {best['step']}).", stacklevel=2)
+        return checkpoints.best, best
+
+
+# --- the log -----------------------------------------------------------------------------------
+
+def read_log(path: Path) -> list[dict]:
+    """The records of a run's log.jsonl, for plots; a half-written last line is skipped."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def open_log(path: Path, step: int):
+    """The log, opened for appending the steps after `step`: the lines of later steps, written
+    before an interruption, are dropped (the resumed run writes them again); a new run
+    (`step` 0) starts an empty log."""
+    kept = [json.dumps(r) + "\n" for r in read_log(path) if r["step"] <= step] if path.exists() else []
+    atomic_write_text(path, "".join(kept))
+    return open(path, "a", encoding="utf-8")
