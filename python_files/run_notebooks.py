@@ -34,14 +34,20 @@ def course_notebooks(stages: list[str]) -> list[Path]:
 
 
 def run_notebook(path: Path) -> None:
+    """Execute the notebook at `path` and save it with its new outputs (also when a cell fails)."""
     notebook = nbformat.read(path, as_version=4)
-    clear_outputs(notebook)
-    client = NotebookClient(notebook, timeout=None, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute(stderr=subprocess.DEVNULL)   # the kernel's own start-up warnings
+        execute(notebook, path.parent)
     finally:
         atomic_write_text(path, nbformat.writes(notebook) + "\n")
+
+
+def execute(notebook, folder: Path) -> None:
+    """Run every cell of `notebook` in a fresh kernel started in `folder`, as a learner would."""
+    clear_outputs(notebook)
+    client = NotebookClient(notebook, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute(stderr=subprocess.DEVNULL)   # the kernel's own start-up warnings
 
 
 def clear_outputs(notebook) -> None:

@@ -38,6 +38,7 @@ def test_every_profile_describes_a_valid_model_with_ids_that_fit_uint16(name):
 
 
 def test_artifacts_live_under_the_profile_name(monkeypatch, tmp_path):
+    monkeypatch.delenv("LLM_ARTIFACTS")   # the tests set it to a folder of their own
     assert Artifacts.for_profile("ci").root == REPO_ROOT / "artifacts" / "ci"
     monkeypatch.setenv("LLM_ARTIFACTS", str(tmp_path))
     artifacts = Artifacts.for_profile("colab")
