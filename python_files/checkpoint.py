@@ -21,12 +21,15 @@ previous one, never half a file that loads as garbage.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
-import warnings
+import shutil
+import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -137,13 +140,21 @@ def recorded_checksums(path: Path) -> list[str]:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write `state` to `path` atomically, with its checksum beside it.
+    """Write `state` to `path` atomically, with its checksum beside it."""
+    write_checkpoint(path, lambda temporary: torch.save(state, temporary))
 
-    While the new file replaces the old one, the checksum file lists both, so that a kill at
-    any moment leaves a file that matches its checksum.
-    """
+
+def copy_checkpoint(source: Path, path: Path) -> None:
+    """Make `path` a copy of the checkpoint `source` (with its checksum), atomically."""
+    write_checkpoint(path, lambda temporary: shutil.copyfile(source, temporary))
+
+
+def write_checkpoint(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` the new file under a temporary name, then swap it in. Until the swap is over the
+    checksum file lists the checksums of both, so that a kill at any moment leaves a file that
+    matches it."""
     with atomic_path(path) as temporary:
-        torch.save(state, temporary)
+        write(temporary)
         new = file_sha256(temporary)
         atomic_write_text(checksum_path(path), "\n".join([new, *recorded_checksums(path)]) + "\n")
     atomic_write_text(checksum_path(path), new + "\n")
@@ -155,22 +166,34 @@ class DamagedCheckpoint(CourseError):
     """A checkpoint file that is empty, truncated, garbled, or does not match its checksum."""
 
 
-def load_checkpoint(path: Path, verify: bool = True) -> dict:
-    """A checkpoint's contents, on the CPU (tensors, numbers and strings only: `weights_only`).
-
-    With `verify`, the file must match the checksum written with it (when there is one).
-    """
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, on the CPU (tensors, numbers and strings only: `weights_only`),
+    after checking the file against the checksum written with it (when there is one)."""
     if not path.exists():
         raise CourseError(f"{shown(path)} does not exist: train first (notebook 04 or 06).")
-    damaged = (f"{shown(path)} is damaged ({{why}}): delete it, and the run resumes from best.pt "
-               f"if that is whole, or starts over.")
-    if verify and recorded_checksums(path) and file_sha256(path) not in recorded_checksums(path):
-        raise DamagedCheckpoint(damaged.format(why="its contents do not match the checksum written with it"))
+    data = read_verified(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
-        why = "the file is empty" if path.stat().st_size == 0 else f"not a readable checkpoint: {type(error).__name__}"
-        raise DamagedCheckpoint(damaged.format(why=why)) from None
+        why = "the file is empty" if not data else f"not a readable checkpoint: {type(error).__name__}"
+        raise damaged(path, why) from None
+
+
+def read_verified(path: Path) -> bytes:
+    """The bytes of `path`, read once, matching its recorded checksum. A save may be swapping the
+    file and its checksum at this very moment, so a mismatch is read a second time before it counts."""
+    for _ in range(2):
+        data = path.read_bytes()
+        recorded = recorded_checksums(path)
+        if not recorded or hashlib.sha256(data).hexdigest() in recorded:
+            return data
+    raise damaged(path, "its contents do not match the checksum written with it")
+
+
+def damaged(path: Path, why: str) -> DamagedCheckpoint:
+    advice = ("delete it and run again: training resumes from best.pt" if path.name == "last.pt"
+              else f"delete the folder {shown(path.parent)}/ and train again")
+    return DamagedCheckpoint(f"{shown(path)} is damaged ({why}): {advice}.")
 
 
 def load_model(path: Path, device: torch.device | str = "cpu", tokenizer_sha256: str | None = None) -> GPT:
@@ -184,9 +207,10 @@ def load_model(path: Path, device: torch.device | str = "cpu", tokenizer_sha256:
 
 
 def load_resumable(checkpoints: Checkpoints) -> tuple[Path, dict] | None:
-    """The checkpoint to resume from: last.pt, or best.pt when last.pt is damaged; None for a new run."""
+    """The checkpoint to resume from: last.pt, or best.pt when last.pt is damaged or deleted;
+    None for a new run."""
     if not checkpoints.last.exists():
-        return None
+        return (checkpoints.best, load_checkpoint(checkpoints.best)) if checkpoints.best.exists() else None
     try:
         return checkpoints.last, load_checkpoint(checkpoints.last)
     except DamagedCheckpoint as error:
@@ -196,7 +220,8 @@ def load_resumable(checkpoints: Checkpoints) -> tuple[Path, dict] | None:
             best = load_checkpoint(checkpoints.best)
         except DamagedCheckpoint:
             raise error from None
-        warnings.warn(f"{error} Resuming from best.pt (step {best['step']}).", stacklevel=2)
+        # printed, not warned: a warning shows the path of this file on this machine
+        print(f"{error} Resuming from best.pt (step {best['step']}).", file=sys.stderr)
         return checkpoints.best, best
 
 

@@ -89,3 +89,9 @@ def any_over_processes(flag: bool, setup: Distributed, device: torch.device) -> 
     tensor = torch.tensor([int(flag)], device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+def wait_for_all(setup: Distributed) -> None:
+    """Return once every process has come here (at once when there is only one)."""
+    if setup.enabled:
+        dist.barrier()

@@ -36,18 +36,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .artifacts import exclusive
-from .checkpoint import (Checkpoints, RunRecord, check_same_run, load_resumable, open_log,
-                         save_checkpoint, shown)
+from .artifacts import exclusive, remove_stale_temporaries
+from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint, load_resumable,
+                         open_log, save_checkpoint, shown)
 from .device import autocast, precision_for, use_fast_matmuls
-from .distributed import Distributed, any_over_processes, mean_over_processes
+from .distributed import Distributed, any_over_processes, mean_over_processes, wait_for_all
 from .errors import CourseError
 from .model import GPT
 
@@ -149,9 +149,12 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     use_fast_matmuls(device)
     state = TrainingState(model, make_optimizer(model, config, device),
                           torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
-                          RunRecord.of(model.config, config, trained_on))
+                          # the precision used, not "auto": resumed on another GPU, "auto" may mean another one
+                          RunRecord.of(model.config, replace(config, precision=precision), trained_on))
     writer = distributed.is_main
     with exclusive(checkpoints.folder, shown(checkpoints.folder)) if writer else contextlib.nullcontext():
+        if writer:
+            remove_stale_temporaries(checkpoints.folder)   # what a save that was killed left
         torch.manual_seed(config.seed)
         resumable = load_resumable(checkpoints)
         if resumable is not None:
@@ -205,7 +208,8 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
             if evaluating or stopping:
                 save_checkpoints(checkpoints, state, best=evaluating and record["val_loss"] == state.best_val_loss)
         bar.update()
-        if stopping:
+        if stopping and state.step < config.max_steps:
+            wait_for_all(distributed)   # no process ends before the first one has saved
             bar.close()
             raise TrainingStopped(f"Training stopped at step {state.step} of {config.max_steps}, saved "
                                   f"in {shown(checkpoints.last)}: run it again to resume from there.")
@@ -321,8 +325,14 @@ def evaluate(network, val_batches, batches: int, device, precision, bytes_per_to
 
 
 def save_checkpoints(checkpoints: Checkpoints, state: TrainingState, best: bool) -> None:
-    """Write last.pt, and best.pt when this evaluation is the best so far."""
-    contents = state.to_dict()
-    save_checkpoint(checkpoints.last, contents)
+    """Write last.pt, and best.pt when this evaluation is the best so far.
+
+    best.pt goes first: killed between the two, the resumed run repeats these steps from the
+    older last.pt and writes both again, whereas a last.pt written first would already count
+    this loss as the best, and best.pt would stay behind for good.
+    """
     if best:
-        save_checkpoint(checkpoints.best, contents)
+        save_checkpoint(checkpoints.best, state.to_dict())
+        copy_checkpoint(checkpoints.best, checkpoints.last)
+    else:
+        save_checkpoint(checkpoints.last, state.to_dict())

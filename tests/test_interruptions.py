@@ -53,20 +53,24 @@ def test_a_kill_between_the_log_line_and_the_checkpoint_loses_no_step(tmp_path, 
     assert logged_steps(tmp_path) == list(range(1, 9))
 
 
-def test_a_kill_between_last_and_best_loses_no_step(tmp_path, monkeypatch):
-    real_save = train_module.save_checkpoint
+def test_a_kill_between_best_and_last_loses_no_step_and_no_best(tmp_path, monkeypatch):
+    real_copy = train_module.copy_checkpoint
 
-    def dies_writing_best(path, state):
-        if path.name == "best.pt" and state["step"] == 8:
-            raise KeyboardInterrupt
-        real_save(path, state)
+    def dies_copying_best_to_last(source, path):
+        if load_checkpoint(source)["step"] == 8:
+            raise KeyboardInterrupt               # best.pt is at step 8, last.pt still at 4
+        real_copy(source, path)
 
-    monkeypatch.setattr(train_module, "save_checkpoint", dies_writing_best)
+    monkeypatch.setattr(train_module, "copy_checkpoint", dies_copying_best_to_last)
     with pytest.raises(KeyboardInterrupt):
         tiny_run(tmp_path)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
-    _, result = tiny_run(tmp_path)                # last.pt is at step 8: nothing left to do
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
+    monkeypatch.setattr(train_module, "copy_checkpoint", real_copy)
+    _, result = tiny_run(tmp_path)                # repeats steps 5-8 from last.pt
     assert result.step == 8 and logged_steps(tmp_path) == list(range(1, 9))
+    evaluations = [r["val_loss"] for r in read_log(tmp_path / "log.jsonl") if "val_loss" in r]
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["best_val_loss"] == min(evaluations) and best["step"] == 4 + 4 * (evaluations[1] <= evaluations[0])
 
 
 def test_after_a_non_finite_loss_a_new_run_logs_each_step_once(tmp_path):
@@ -128,14 +132,19 @@ def finished_run(tmp_path):
     return Checkpoints(tmp_path)
 
 
-def test_a_truncated_last_checkpoint_is_named_and_best_is_used(finished_run):
+def test_a_truncated_last_checkpoint_is_named_and_best_is_used(finished_run, capsys):
     data = finished_run.last.read_bytes()
     finished_run.last.write_bytes(data[:len(data) // 2])
-    with pytest.raises(DamagedCheckpoint, match=r"last.pt is damaged \(its contents do not match"):
+    with pytest.raises(DamagedCheckpoint, match=r"last.pt is damaged \(its contents do not match .*resumes from best.pt"):
         load_checkpoint(finished_run.last)
-    with pytest.warns(UserWarning, match="Resuming from best.pt"):
-        path, checkpoint = load_resumable(finished_run)
-    assert path == finished_run.best and checkpoint["step"] == load_checkpoint(finished_run.best)["step"]
+    path, _ = load_resumable(finished_run)
+    assert path == finished_run.best and "Resuming from best.pt" in capsys.readouterr().err
+
+
+def test_after_deleting_a_damaged_last_checkpoint_training_resumes_from_best(finished_run):
+    finished_run.last.unlink()
+    _, result = tiny_run(finished_run.folder)
+    assert result.step == 8 and logged_steps(finished_run.folder) == list(range(1, 9))
 
 
 def test_a_garbled_byte_inside_a_checkpoint_is_detected(finished_run):
