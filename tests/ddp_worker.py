@@ -1,12 +1,16 @@
 """A few training steps of a tiny model, for the multi-process test (run by torchrun or alone).
 
-    python tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER]
-    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER]
+    python tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER [ctrl-c]]
+    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT_DIR GRAD_ACCUM_STEPS [STOP_AFTER [ctrl-c]]
 
 The run is planned for 6 steps; STOP_AFTER ends it early, as an interruption would, after a
-checkpoint (one every 3 steps). Run again in the same OUT_DIR, it resumes.
+checkpoint (one every 3 steps). Run again in the same OUT_DIR, it resumes. With "ctrl-c", the
+last process alone gets a SIGINT during step STOP_AFTER + 1 instead: all of them must stop
+after that step, with a checkpoint.
 """
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from python_files.distributed import start_distributed, stop_distributed
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
 from python_files.checkpoint import Checkpoints
-from python_files.train import TrainConfig, train
+from python_files.train import TrainConfig, TrainingStopped, train
 
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)
 
@@ -26,7 +30,7 @@ class Interrupted(Exception):
     pass
 
 
-def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None) -> None:
+def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None, how: str = "raise") -> None:
     setup = start_distributed()
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16))
@@ -36,26 +40,40 @@ def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None) -> 
     batches = RandomWindows(TOKENS, 16, 4, seed=0, **shards)
     if stop_after is not None:
         batches_per_process = stop_after * grad_accum_steps // setup.world_size
-        batches.next_batch = stop_after_batches(batches.next_batch, batches_per_process)
+        last_process = setup.rank == setup.world_size - 1
+        if how == "raise":
+            batches.next_batch = stop_after_batches(batches.next_batch, batches_per_process, raise_interrupted)
+        elif last_process:
+            batches.next_batch = stop_after_batches(batches.next_batch, batches_per_process, press_ctrl_c)
     try:
         train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=9, **shards), config,
               Checkpoints(Path(out_dir)), progress=False, distributed=setup)
     except Interrupted:
         pass
+    except TrainingStopped as stopped:
+        print(f"rank {setup.rank}: {stopped}")
     stop_distributed(setup)
 
 
-def stop_after_batches(next_batch, count: int):
+def raise_interrupted():
+    raise Interrupted
+
+
+def press_ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def stop_after_batches(next_batch, count: int, interrupt):
     drawn = 0
 
     def limited():
         nonlocal drawn
         drawn += 1
-        if drawn > count:
-            raise Interrupted
+        if drawn == count + 1:
+            interrupt()
         return next_batch()
     return limited
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None, *sys.argv[4:])

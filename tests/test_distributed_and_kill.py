@@ -64,6 +64,16 @@ def test_a_run_of_two_processes_resumes_in_one(tmp_path):
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
 
 
+def test_ctrl_c_in_one_process_stops_all_after_the_same_step_with_a_checkpoint(tmp_path):
+    # only the last process gets the signal, during step 2; the processes agree to stop after it
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                  str(WORKER), str(tmp_path / "stopped"), "2", "1", "ctrl-c"])
+    assert "rank 0: Training stopped at step 2 of 6" in result.stdout
+    assert "rank 1: Training stopped at step 2 of 6" in result.stdout
+    assert load_checkpoint(tmp_path / "stopped" / "last.pt")["step"] == 2
+    assert [r["step"] for r in read_log(tmp_path / "stopped" / "log.jsonl")] == [1, 2]
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     artifacts = tiny_artifacts(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_PROFILE": "ci",
