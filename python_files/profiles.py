@@ -63,6 +63,13 @@ class Profile:
     compile: bool | None = None     # torch.compile; None: on with CUDA, except on Windows
     vocab_multiple: int = 64        # embedding rows rounded up to a multiple of this
 
+    def summary(self) -> str:
+        """The profile in one line: what a notebook prints first (print(profile) shows every setting)."""
+        corpus = self.corpus if self.corpus_max_bytes is None else f"{self.corpus} ({self.corpus_max_bytes / 1e6:g} MB)"
+        return (f"profile {self.name}: corpus {corpus}, vocabulary {self.vocab_size:,}, "
+                f"{self.n_layer} layers x {self.n_embd} wide, {self.n_head} heads, context "
+                f"{self.context_length}, {self.max_steps:,} pretraining + {self.sft_steps:,} fine-tuning steps")
+
     def __str__(self) -> str:
         width = max(len(f.name) for f in fields(self))
         return "\n".join(f"{f.name:<{width}}  {getattr(self, f.name)}" for f in fields(self))

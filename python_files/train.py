@@ -177,7 +177,9 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
     writer = distributed.is_main
     bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step",
                disable=not (progress and writer))
-    started = time.perf_counter()
+    started = last_report = time.perf_counter()
+    last_report_step = state.step
+    tokens_per_step = train_batches.batch_size * train_batches.context_length * config.grad_accum_steps
     while state.step < config.max_steps:
         lr = learning_rate_at(state.step, config)
         for group in state.optimizer.param_groups:
@@ -196,6 +198,12 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
                                    precision, bytes_per_token, distributed))
             state.best_val_loss = min(state.best_val_loss, record["val_loss"])
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
+            if progress and writer:   # a line of text per evaluation: what a saved notebook shows
+                now = time.perf_counter()
+                speed = tokens_per_step * (state.step - last_report_step) / (now - last_report)
+                bar.write(f"step {state.step:>6,} | train loss {train_loss:.3f} | val loss "
+                          f"{record['val_loss']:.3f} | lr {lr:.2e} | {speed:,.0f} tokens/s")
+                last_report, last_report_step = now, state.step
         if writer and sample is not None and config.sample_interval and state.step % config.sample_interval == 0:
             record["sample"] = sample(state.model)
             bar.write(f"step {state.step}: {record['sample']!r}")
