@@ -124,7 +124,10 @@ class BPETokenizer:
         if not allowed:
             return self.encode_ordinary(text)
         ids: list[int] = []
-        splitter = "(" + "|".join(regex.escape(name) for name in allowed) + ")"
+        # longest first: a regex alternation takes the first name that matches, and a special
+        # token that starts another one ("<|end|>" and "<|end|>!") must not cut it short
+        by_length = sorted(allowed, key=len, reverse=True)
+        splitter = "(" + "|".join(regex.escape(name) for name in by_length) + ")"
         for part in regex.split(splitter, text):
             ids.extend([allowed[part]] if part in allowed else self.encode_ordinary(part))
         return ids

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from .artifacts import REPO_ROOT, Artifacts, atomic_write_text
 from .profiles import active_profile
@@ -73,6 +73,10 @@ def main() -> int:
             run_notebook(path)
         except CellExecutionError as error:
             print(f"failed: {error.ename}: {error.evalue}\nOpen {name} to see the cell that failed.")
+            return 1
+        except DeadKernelError:
+            print(f"the kernel died (stopped from outside, or out of memory). {name} is saved with the "
+                  f"outputs it had: run it again, alone, to see how far it gets.")
             return 1
         print(f"{time.perf_counter() - notebook_started:.0f} s")
     artifacts = Artifacts.for_profile(profile.name)

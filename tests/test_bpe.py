@@ -65,6 +65,14 @@ def test_special_tokens_are_plain_text_unless_allowed():
         tokenizer.encode(text, allowed_special={"<|nope|>"})
 
 
+@pytest.mark.parametrize("registered", [["<|end|>", "<|end|>!"], ["<|end|>!", "<|end|>"]])
+def test_overlapping_special_tokens_match_the_longest_whatever_the_order(registered):
+    tokenizer = train_bpe(TRAINING_TEXT, vocab_size=300, special_tokens=registered)
+    short, long = tokenizer.special_tokens["<|end|>"], tokenizer.special_tokens["<|end|>!"]
+    assert tokenizer.encode("a<|end|>!b", allowed_special="all")[1:-1] == [long]
+    assert tokenizer.encode("a<|end|>b", allowed_special="all")[1:-1] == [short]
+
+
 def test_save_and_load_give_the_same_tokenizer(tmp_path):
     tokenizer = train_bpe(TRAINING_TEXT, vocab_size=300, special_tokens=["<|endoftext|>"])
     tokenizer.save(tmp_path / "bpe.json")

@@ -41,3 +41,18 @@ def test_each_notebook_sets_up_colab_and_ends_with_checks(path):
     assert "google.colab" in "".join(cells[0]["source"])
     assert f"blob/main/{path.parent.name}/{path.name}" in text, "the Colab badge opens this notebook"
     assert "".join(cells[-1]["source"]).count("assert ") >= 3
+
+
+STAGES = sorted({nb.parent for nb in NOTEBOOKS})
+
+
+@pytest.mark.parametrize("folder", STAGES, ids=lambda p: p.name)
+def test_each_stage_ends_with_exercises_whose_solutions_the_tests_run(folder):
+    lessons = [nb for nb in NOTEBOOKS if nb.parent == folder and not nb.stem.endswith("solutions")]
+    solutions = folder / f"{folder.name[:2]}_solutions.ipynb"
+    assert len(lessons) == 1 and solutions in NOTEBOOKS, "a lesson and its solutions, both collected by pytest"
+    cells = json.loads(lessons[0].read_text(encoding="utf-8"))["cells"]
+    exercises = "".join(cells[-1]["source"])
+    assert cells[-1]["cell_type"] == "markdown" and exercises.startswith("## Exercises")
+    assert 3 <= len(re.findall(r"^\d\. ", exercises, re.MULTILINE)) <= 5
+    assert solutions.name in exercises, "the exercises link their solutions"
