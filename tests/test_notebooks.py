@@ -16,9 +16,11 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
 
 
-def test_the_stage_notebooks_are_found():
-    assert [nb.parent.name for nb in NOTEBOOKS][:3] == ["01_tokenizer", "02_pretrain_data",
-                                                         "03_model_pipeline"]
+def test_the_stage_notebooks_are_found_in_course_order():
+    folders = list(dict.fromkeys(nb.parent.name for nb in NOTEBOOKS))
+    assert [folder[:2] for folder in folders] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert all(NOTEBOOKS.index(nb) < NOTEBOOKS.index(nb.with_name(nb.name[:3] + "solutions.ipynb"))
+               for nb in NOTEBOOKS if not nb.stem.endswith("solutions")), "each lesson runs before its solutions"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
