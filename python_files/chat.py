@@ -11,14 +11,25 @@ The loss mask is 1 exactly on the assistant's content and its ``<|end|>``: the m
 answer, and to stop, but not to imitate the user. Role and end tokens are inserted by id;
 message contents are encoded as plain text, so a user who types ``<|assistant|>`` cannot
 forge a turn.
+
+Run as a program, it is a chat in the terminal with the profile's fine-tuned model, the answer
+appearing as it is written (``python -m python_files.chat --help`` lists the options; piped
+input is answered line by line, only the answers printed)::
+
+    python -m python_files.chat
+    echo "What does json.dumps do?" | python -m python_files.chat
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, TextIO
 
-from .errors import CourseError
-from .sampling import generate
+from .errors import CourseError, sentence_on_error
+from .sampling import check_sampling, generate, stream
 from .tokenizer import ASSISTANT, END_OF_TURN, SYSTEM, USER, TextTokenizer
 
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
@@ -88,13 +99,30 @@ def reply(model, tokenizer: TextTokenizer, messages: list[dict], max_new_tokens:
     return tokenizer.decode(new, skip_special=True).strip()
 
 
+def stream_text(tokenizer: TextTokenizer, ids: Iterable[int]) -> Iterator[str]:
+    """The text of `ids` in pieces, as the ids arrive. A character of several bytes may span
+    tokens: while the text so far ends in half a character (decoded as U+FFFD), nothing is
+    shown, so a piece never holds a broken character."""
+    seen: list[int] = []
+    shown = ""
+    for token in ids:
+        seen.append(token)
+        text = tokenizer.decode(seen, skip_special=True)
+        if not text.endswith("\ufffd"):
+            yield text[len(shown):]
+            shown = text
+    text = tokenizer.decode(seen, skip_special=True)
+    if text != shown:          # the answer ended inside a character: show what there is
+        yield text[len(shown):]
+
+
 class ChatSession:
     """A multi-turn conversation that keeps its history within the model's context window.
 
     When the history plus room for an answer no longer fits, the oldest turns are dropped
     (the system message, if any, is kept): the model forgets the start of a long chat. A
     message too long to fit even alone is refused with one sentence, and the history is left
-    as it was.
+    as it was. Sampling settings (`temperature`, `top_k`, `top_p`, `seed`) default to greedy.
     """
 
     def __init__(self, model, tokenizer: TextTokenizer, system: str | None = None,
@@ -103,14 +131,30 @@ class ChatSession:
         self.system = [{"role": "system", "content": system}] if system else []
         self.history: list[dict] = []
         self.max_new_tokens = max_new_tokens
-        self.sampling = sampling
+        self.sampling = {"temperature": 0.0, "seed": 0, **sampling}
 
     def ask(self, text: str) -> str:
+        return "".join(self.ask_streaming(text)).strip()
+
+    def ask_streaming(self, text: str) -> Iterator[str]:
+        """The answer to `text` in pieces, as it is written. What was written goes into the
+        history, also when the caller stops early (Ctrl-C)."""
         history = self.fitted(self.history + [{"role": "user", "content": text}])
-        answer = reply(self.model, self.tokenizer, self.system + history, self.max_new_tokens,
-                       **self.sampling)
-        self.history = history + [{"role": "assistant", "content": answer}]
-        return answer
+        ids = stream(self.model, render_prompt(self.system + history, self.tokenizer), self.max_new_tokens,
+                     stop_ids={self.tokenizer.special_id(END_OF_TURN)}, **self.sampling)
+        answer: list[str] = []
+        try:
+            for piece in stream_text(self.tokenizer, ids):
+                answer.append(piece)
+                yield piece
+        finally:
+            self.history = history + [{"role": "assistant", "content": "".join(answer).strip()}]
+
+    def reset(self, system: str | None = None) -> None:
+        """Forget the conversation; with `system`, also replace the system message."""
+        self.history = []
+        if system is not None:
+            self.system = [{"role": "system", "content": system}] if system else []
 
     def fitted(self, history: list[dict]) -> list[dict]:
         """`history` without its oldest turns, until it leaves room for an answer."""
@@ -125,3 +169,164 @@ class ChatSession:
 
     def prompt_length(self, history: list[dict]) -> int:
         return len(render_prompt(self.system + history, self.tokenizer))
+
+
+class Completion:
+    """A base model (pretrained only) knows no chat format: each message is continued as plain
+    text, with no history."""
+
+    def __init__(self, model, tokenizer: TextTokenizer, max_new_tokens: int = 100, **sampling):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.sampling = {"temperature": 0.0, "seed": 0, **sampling}
+
+    def ask_streaming(self, text: str) -> Iterator[str]:
+        ids = stream(self.model, self.tokenizer.encode(text), self.max_new_tokens,
+                     stop_ids={self.tokenizer.special_id("<|endoftext|>")}, **self.sampling)
+        yield from stream_text(self.tokenizer, ids)
+
+    def reset(self, system: str | None = None) -> None:
+        """Nothing to forget: a completion has no history."""
+
+
+# --- the terminal chat -------------------------------------------------------------------------
+
+COMMANDS = ("commands: /reset forgets the conversation; /system TEXT sets the system message (and "
+            "resets); /temp X sets the temperature (0: greedy); /help; /quit or Ctrl-D ends; "
+            "Ctrl-C stops an answer")
+
+
+def run_chat(session, lines: Iterable[str], interactive: bool, out: TextIO = sys.stdout,
+             err: TextIO = sys.stderr) -> None:
+    """Answer each line (or run it as a command) until the lines end or /quit. Answers go to
+    `out`, one per line; everything else to `err`, so that piped output holds only answers."""
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            if not run_command(session, text, err):
+                return
+            continue
+        answer_line(session, text, interactive, out, err)
+
+
+def answer_line(session, text: str, interactive: bool, out: TextIO, err: TextIO) -> None:
+    if interactive:
+        out.write("assistant: ")
+    try:
+        answer = session.ask_streaming(text)
+        try:
+            shown = ""
+            for piece in answer:
+                piece = piece if shown else piece.lstrip()   # no spaces before the first word
+                shown += piece
+                out.write(piece)
+                out.flush()
+        except KeyboardInterrupt:       # Ctrl-C stops this answer, not the chat
+            out.write(" [stopped]")
+        finally:
+            answer.close()              # the history keeps what was written
+    except CourseError as error:        # too long for the context: the history is untouched
+        if interactive:
+            out.write("\n")
+        print(error, file=err)
+        return
+    out.write("\n")
+    out.flush()
+
+
+def run_command(session, text: str, err: TextIO) -> bool:
+    """Carry out a /command; False for /quit."""
+    name, _, argument = text.partition(" ")
+    if name == "/quit":
+        return False
+    if name == "/reset":
+        session.reset()
+        print("(the conversation is forgotten)", file=err)
+    elif name == "/system":
+        session.reset(system=argument.strip())
+        print("(new system message; the conversation is forgotten)", file=err)
+    elif name == "/temp":
+        set_temperature(session, argument, err)
+    elif name == "/help":
+        print(COMMANDS, file=err)
+    else:
+        print(f"Unknown command {name}. {COMMANDS}", file=err)
+    return True
+
+
+def set_temperature(session, argument: str, err: TextIO) -> None:
+    try:
+        temperature = float(argument)
+        check_sampling(temperature, None, None)
+    except ValueError:
+        print(f"/temp needs a number (0 for greedy), e.g. /temp 0.7; got {argument!r}.", file=err)
+    except CourseError as error:
+        print(error, file=err)
+    else:
+        session.sampling["temperature"] = temperature
+        print(f"(temperature {temperature:g})", file=err)
+
+
+def typed_lines() -> Iterator[str]:
+    """What the user types at the prompt, until Ctrl-D; Ctrl-C at the prompt gives a new prompt."""
+    while True:
+        try:
+            yield input("you: ")
+        except KeyboardInterrupt:
+            print()
+        except EOFError:
+            print()
+            return
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Chat in the terminal with the course's model.")
+    parser.add_argument("--checkpoint", default="sft",
+                        help="sft (the fine-tuned model, default), pretrain (the base model: it "
+                             "continues text), or the path of a .pt file")
+    parser.add_argument("--temperature", type=float, default=0.7, help="0: greedy (default 0.7)")
+    parser.add_argument("--top-k", type=int, default=50)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same answers")
+    parser.add_argument("--system", default=None, help="a system message")
+    return parser.parse_args(argv)
+
+
+def open_session(args: argparse.Namespace):
+    """The chat (or, for a base model, the completion) that the arguments ask for."""
+    from .artifacts import Artifacts
+    from .checkpoint import Checkpoints, load_model
+    from .device import default_device
+    from .profiles import active_profile
+
+    artifacts = Artifacts.for_profile(active_profile().name)
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    stages = {"sft": "06_sft", "pretrain": "04_pretraining"}
+    if args.checkpoint in stages:
+        path = artifacts.require(Checkpoints(artifacts.checkpoints(args.checkpoint)).best, stages[args.checkpoint])
+    else:
+        path = Path(args.checkpoint)
+    model = load_model(path, default_device(), tokenizer.sha256)
+    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
+    check_sampling(args.temperature, args.top_k, args.top_p)
+    if args.checkpoint == "pretrain":
+        return Completion(model, tokenizer, args.max_new_tokens, **sampling)
+    return ChatSession(model, tokenizer, args.system, args.max_new_tokens, **sampling)
+
+
+@sentence_on_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
+    session = open_session(args)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"Chatting with the {args.checkpoint} model (temperature {args.temperature:g}, top-k "
+              f"{args.top_k}). {COMMANDS}.")
+    run_chat(session, typed_lines() if interactive else sys.stdin, interactive)
+
+
+if __name__ == "__main__":
+    main()

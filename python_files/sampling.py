@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from .errors import CourseError
@@ -44,11 +46,19 @@ def next_token_distribution(logits: torch.Tensor, temperature: float, top_k: int
     return probabilities
 
 
-@torch.no_grad()
 def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, stop_ids=(),
              seed: int | None = None, use_cache: bool = True) -> list[int]:
     """The new token ids that follow `prompt` (the stop token, if reached, is included)."""
+    return list(stream(model, prompt, max_new_tokens, temperature, top_k, top_p, stop_ids, seed, use_cache))
+
+
+@torch.no_grad()
+def stream(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None, stop_ids=(),
+           seed: int | None = None, use_cache: bool = True) -> Iterator[int]:
+    """Like `generate`, one token id at a time, as soon as it is chosen (for a chat that shows
+    the answer while it is written)."""
     check_sampling(temperature, top_k, top_p)
     if not prompt:
         raise CourseError("The prompt is empty: give the model at least one token to continue.")
@@ -62,20 +72,21 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: fl
     model.eval()
     max_new_tokens = min(max_new_tokens, model.config.context_length - len(prompt))
     cache = KVCache(model.config.n_layer) if use_cache else None
-    tokens, new = torch.tensor([prompt], device=device), []
-    for _ in range(max(0, max_new_tokens)):
-        # with a cache only the newest tokens go through the model; without, all of them
-        model_input = tokens[:, -1:] if cache is not None and new else tokens
-        logits, _ = model(model_input, cache=cache)
-        last = logits[0, -1]
-        if temperature == 0:
-            token = int(last.argmax())
-        else:
-            probabilities = next_token_distribution(last, temperature, top_k, top_p)
-            token = int(torch.multinomial(probabilities, 1, generator=generator))
-        new.append(token)
-        tokens = torch.cat([tokens, torch.tensor([[token]], device=device)], dim=1)
-        if token in stop_ids:
-            break
-    model.train(was_training)
-    return new
+    tokens = torch.tensor([prompt], device=device)
+    try:
+        for step in range(max_new_tokens):
+            # with a cache only the newest tokens go through the model; without, all of them
+            model_input = tokens[:, -1:] if cache is not None and step else tokens
+            logits, _ = model(model_input, cache=cache)
+            last = logits[0, -1]
+            if temperature == 0:
+                token = int(last.argmax())
+            else:
+                probabilities = next_token_distribution(last, temperature, top_k, top_p)
+                token = int(torch.multinomial(probabilities, 1, generator=generator))
+            yield token
+            if token in stop_ids:
+                break
+            tokens = torch.cat([tokens, torch.tensor([[token]], device=device)], dim=1)
+    finally:   # also when the caller stops early (Ctrl-C in a chat)
+        model.train(was_training)
