@@ -118,3 +118,23 @@ def test_a_streamed_answer_is_the_answer(course):
     answer = "".join(streamed.ask_streaming("Hello!")).strip()
     assert answer == chat_module.reply(model, tokenizer, [{"role": "user", "content": "Hello!"}], 8)
     assert streamed.history[-1] == {"role": "assistant", "content": answer}
+
+
+def test_the_notebook_chat_streams_into_the_conversation_and_keeps_bad_input_out(course):
+    from python_files.chat_widget import chat_widget, send
+
+    _, model, tokenizer = course
+    session = ChatSession(model, tokenizer, max_new_tokens=8)
+    shown = []
+    transcript = send(session, "Hello!", temperature=0.0, top_p=1.0, show=shown.append)
+    answer = chat_module.reply(model, tokenizer, [{"role": "user", "content": "Hello!"}], 8)
+    assert transcript == f"you: Hello!\nassistant: {answer}\n\n"
+    assert all(later.startswith(earlier) for earlier, later in zip(shown, shown[1:])), "the answer grows in place"
+    assert session.sampling["temperature"] == 0.0 and session.sampling["top_p"] is None
+    transcript = send(session, "word " * 200, 0.7, 0.9, shown.append, transcript)
+    assert transcript.endswith("(The message is too long for the context of 64 tokens with room for an answer "
+                               "of 8: ask something shorter.)\n\n")
+    assert len(session.history) == 2, "the refused message is not in the history"
+    assert send(session, "   ", 0.7, 0.9, shown.append, transcript) == transcript
+    widget = chat_widget(session)
+    assert len(widget.children) == 3
