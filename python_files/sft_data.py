@@ -30,7 +30,7 @@ from .document import Document
 from .errors import CourseError
 from .pretrain_data import check_made_with, read_pretrain_meta, token_dtype
 from .profiles import MixtureSource
-from .sft_sources import HUB_SOURCES, hub_conversations
+from .sft_sources import GATED_OPT_IN, HUB_SOURCES, hub_conversations, opted_in
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 SPLITS = ("train", "val", "test")
@@ -169,9 +169,7 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
     conversations["train"] += [Conversation(messages, "course") for messages in COURSE_CONVERSATIONS]
     seen: set[str] = {conversation_key(c.messages) for split in conversations.values() for c in split}
     report = {}
-    for entry in mixture:
-        if entry.name not in HUB_SOURCES:
-            raise CourseError(f"Unknown SFT source {entry.name!r}: choose among {', '.join(HUB_SOURCES)}.")
+    for entry in sources_in_use(mixture):
         source = HUB_SOURCES[entry.name]
         read = kept = trained = 0
         for messages in hub_conversations(source, entry.cap, (data_files or {}).get(entry.name)):
@@ -192,10 +190,29 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
     return conversations, report
 
 
+def sources_in_use(mixture: tuple[MixtureSource, ...]) -> tuple[MixtureSource, ...]:
+    """The sources of `mixture` that will be read: gated ones only when opted in (see
+    `sft_sources.opted_in`)."""
+    for entry in mixture:
+        if entry.name not in HUB_SOURCES:
+            raise CourseError(f"Unknown SFT source {entry.name!r}: choose among {', '.join(HUB_SOURCES)}.")
+    return tuple(entry for entry in mixture if opted_in(HUB_SOURCES[entry.name]))
+
+
+def left_out(mixture: tuple[MixtureSource, ...]) -> str:
+    """One line naming the gated sources of `mixture` that are not read, and how to add them."""
+    names = [entry.name for entry in mixture if entry not in sources_in_use(mixture)]
+    if not names:
+        return ""
+    return (f"left out, gated (accept the terms on the hub, log in with `hf auth login`, then set "
+            f"{GATED_OPT_IN}={','.join(names)}): {', '.join(names)}")
+
+
 def mixture_plan(mixture: tuple[MixtureSource, ...], own_conversations: int) -> dict[str, dict]:
     """Each hub source's training conversations and share of the training split if it delivers
     its full cap without duplicates, next to `own_conversations` (docs questions and course
     conversations). A run's meta.json records what it actually got."""
+    mixture = sources_in_use(mixture)
     train = {entry.name: round((entry.cap - entry.cap // HUB_VAL_EVERY) * entry.weight)
              for entry in mixture}
     total = own_conversations + sum(train.values())

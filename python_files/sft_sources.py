@@ -11,6 +11,7 @@ The tests run every adapter on fixture rows of the real schema.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -156,6 +157,15 @@ HUB_SOURCES = {source.name: source for source in [
               gated=True),
     SFTSource("slimorca", "Open-Orca/SlimOrca", None, "train", row_by_row(from_sharegpt), "MIT"),
 ]}
+
+
+GATED_OPT_IN = "LLM_GATED_SOURCES"
+
+
+def opted_in(source: SFTSource) -> bool:
+    """Gated sources are opt-in: read only when named in LLM_GATED_SOURCES (comma-separated), since
+    without accepted terms and a login they cannot be downloaded, and the stage would stop."""
+    return not source.gated or source.name in {name.strip() for name in os.environ.get(GATED_OPT_IN, "").split(",")}
 
 
 def hub_conversations(source: SFTSource, limit: int, data_files: str | None = None) -> Iterator[Messages]:

@@ -1,6 +1,7 @@
 """The SFT set: docstring summaries, the split by object, and the rendered files."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +11,8 @@ from python_files.corpus import PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
-from python_files.sft_data import (Conversation, all_conversations, docs_questions, mixture_plan,
-                                   docstring_summary, open_sft_split, prepare_sft_data,
+from python_files.sft_data import (Conversation, all_conversations, docs_questions, docstring_summary,
+                                   left_out, mixture_plan, open_sft_split, prepare_sft_data,
                                    read_sft_meta, read_test_questions)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
@@ -105,10 +106,23 @@ def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_pa
     assert sum(row["share"] for row in meta["mixture"].values()) == pytest.approx(1.0)
 
 
-def test_the_mixture_plan_counts_validation_rows_out_and_weights_in():
+def test_the_mixture_plan_counts_validation_rows_out_and_weights_in(monkeypatch):
+    monkeypatch.setenv("LLM_GATED_SOURCES", "lima")
     plan = mixture_plan((MixtureSource("gsm8k", 1_000), MixtureSource("lima", 1_000, weight=2.0)),
                         own_conversations=1_100)
     assert plan["gsm8k"]["train_conversations"] == 950          # every 20th row validates
     assert plan["lima"]["train_conversations"] == 1_900
     assert plan["lima"]["share"] == pytest.approx(1_900 / (1_100 + 950 + 1_900))
     assert plan["lima"]["license"].endswith("(non-commercial)")
+
+
+def test_gated_sources_are_left_out_unless_opted_in(monkeypatch, tokenizer):
+    mixture = (MixtureSource("gsm8k", 2), MixtureSource("lima", 2))
+    files = {name: str(Path(__file__).parent / "fixtures" / "sft" / f"{name}.jsonl") for name in ("gsm8k", "lima")}
+    monkeypatch.delenv("LLM_GATED_SOURCES", raising=False)
+    assert list(mixture_plan(mixture, own_conversations=10)) == ["gsm8k"]
+    assert list(all_conversations(docs_questions(DOCS), mixture, files)[1]) == ["gsm8k"]
+    assert left_out(mixture).endswith("set LLM_GATED_SOURCES=lima): lima")
+    monkeypatch.setenv("LLM_GATED_SOURCES", "lima")
+    assert list(all_conversations(docs_questions(DOCS), mixture, files)[1]) == ["gsm8k", "lima"]
+    assert left_out(mixture) == ""
