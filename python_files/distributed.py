@@ -11,6 +11,7 @@ there is one process, and none of this costs anything.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Callable, TypeVar
@@ -48,7 +49,10 @@ def start_distributed() -> Distributed:
 
 
 def stop_distributed(setup: Distributed) -> None:
+    """Leave the process group, after collecting what may still hold it (a DDP wrapper that an
+    exception's traceback kept alive, say), so that nothing using the group is torn down after it."""
     if setup.enabled:
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -64,7 +68,9 @@ def run_in_every_process(job: Callable[[torch.device | None, Distributed], Resul
     """
     setup = start_distributed()
     try:
-        return job(device_for(setup) if setup.enabled else None, setup), setup
+        result = job(device_for(setup) if setup.enabled else None, setup)
+        wait_for_all(setup)   # leave together: see stop_distributed
+        return result, setup
     finally:
         stop_distributed(setup)
 

@@ -222,6 +222,7 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
             raise TrainingStopped(f"Training stopped at step {state.step} of {config.max_steps}, saved "
                                   f"in {shown(checkpoints.last)}: run it again to resume from there.")
     bar.close()
+    wait_for_all(distributed)   # no process leaves while the first one writes the last checkpoint
     return TrainResult(state.step, state.best_val_loss, time.perf_counter() - started)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from python_files.distributed import start_distributed, stop_distributed
+from python_files.distributed import start_distributed, stop_distributed, wait_for_all
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
 from python_files.checkpoint import Checkpoints
@@ -48,8 +48,8 @@ def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None, how
     try:
         train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=9, **shards), config,
               Checkpoints(Path(out_dir)), progress=False, distributed=setup)
-    except Interrupted:
-        pass
+    except Interrupted:          # every process stops at the same batch, as TrainingStopped does
+        wait_for_all(setup)
     except TrainingStopped as stopped:
         print(f"rank {setup.rank}: {stopped}")
     stop_distributed(setup)
