@@ -12,7 +12,6 @@ first, headless, to make their inputs.
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import nbformat
 import pytest

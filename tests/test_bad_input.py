@@ -14,8 +14,8 @@ from nbclient.exceptions import CellExecutionError
 
 from python_files.artifacts import REPO_ROOT, Artifacts, atomic_write_text
 from python_files.chat import ChatSession, reply
-from python_files.checkpoint import Checkpoints, load_model
-from python_files.corpus import load_corpus, stream_corpus
+from python_files.checkpoint import load_model
+from python_files.corpus import load_corpus
 from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig
 from python_files.pretrain import pretrain

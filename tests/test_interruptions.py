@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 import python_files.train as train_module
 from python_files.artifacts import REPO_ROOT, exclusive
