@@ -196,6 +196,10 @@ COMMANDS = ("commands: /reset forgets the conversation; /system TEXT sets the sy
             "Ctrl-C stops an answer")
 
 
+# every character str.splitlines() breaks at, as a space: a piped answer stays on its line
+LINE_BREAKS = {ord(c): " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def run_chat(session, lines: Iterable[str], interactive: bool, out: TextIO = sys.stdout,
              err: TextIO = sys.stderr) -> None:
     """Answer each line (or run it as a command) until the lines end or /quit. Answers go to
@@ -220,6 +224,8 @@ def answer_line(session, text: str, interactive: bool, out: TextIO, err: TextIO)
             shown = ""
             for piece in answer:
                 piece = piece if shown else piece.lstrip()   # no spaces before the first word
+                if not interactive:                          # piped: one answer, one line
+                    piece = piece.translate(LINE_BREAKS)
                 shown += piece
                 out.write(piece)
                 out.flush()

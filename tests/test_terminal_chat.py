@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import python_files.chat as chat_module
 from python_files.artifacts import REPO_ROOT
@@ -28,6 +29,7 @@ def course(tmp_path_factory):
     artifacts = tiny_artifacts(root)
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
     tokens = open_tokens(artifacts, "train")
+    torch.manual_seed(0)                     # the same tiny model, and the same answers, every run
     model = GPT(GPTConfig(tokenizer.vocab_size, context_length=64, n_layer=1, n_head=2, n_embd=32))
     train(model, RandomWindows(tokens, 64, 8), lambda: RandomWindows(tokens, 64, 8),
           TrainConfig(max_steps=4, learning_rate=1e-3, warmup_steps=1, eval_interval=4, eval_batches=1),
@@ -138,3 +140,11 @@ def test_the_notebook_chat_streams_into_the_conversation_and_keeps_bad_input_out
     assert send(session, "   ", 0.7, 0.9, shown.append, transcript) == transcript
     widget = chat_widget(session)
     assert len(widget.children) == 3
+
+
+def test_a_piped_answer_stays_on_one_line_whatever_the_model_writes(course, monkeypatch):
+    _, model, tokenizer = course
+    monkeypatch.setattr(chat_module, "stream_text", lambda tokenizer, ids: iter(["two\nlines", "\x0band\rmore"]))
+    out = io.StringIO()
+    run_chat(ChatSession(model, tokenizer, max_new_tokens=8), ["question"], interactive=False, out=out, err=io.StringIO())
+    assert out.getvalue() == "two lines and more\n"
