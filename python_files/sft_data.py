@@ -46,6 +46,8 @@ MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "mer
                  "encrypt", "summarize", "reverse", "upload", "translate"]
 MADE_UP_NOUNS = ["tree", "records", "keys", "blocks", "lines", "bytes", "graph", "table",
                  "payload", "cache", "matrix", "tokens"]
+MADE_UP_AGENTS = ["Compressor", "Flattener", "Normalizer", "Shuffler", "Validator", "Merger",
+                  "Renderer", "Encryptor", "Summarizer", "Reverser", "Uploader", "Translator"]
 
 COURSE_CONVERSATIONS = [
     [{"role": "user", "content": "Who are you?"},
@@ -96,14 +98,61 @@ def documented_summaries(documents: list[Document]) -> dict[str, str]:
 
 
 def made_up_names(real_names: set[str], count: int, seed: int) -> list[str]:
+    """`count` names of objects that do not exist, in four shapes, a quarter each:
+
+    - a function a real module does not have: ``json.flatten_tree``;
+    - a class it does not have: ``json.TreeFlattener``;
+    - a method a real class does not have: ``json.JSONDecoder.merge_keys``;
+    - a real name one edit away: ``json.dumsp`` (letters swapped, dropped or doubled), which
+      a model that answers by resemblance gets wrong.
+    """
     rng = random.Random(seed)
-    modules = sorted({name.split(".")[0] for name in real_names})
+    shapes = made_up_shapes(real_names)
     names: set[str] = set()
-    while len(names) < count:
-        name = f"{rng.choice(modules)}.{rng.choice(MADE_UP_VERBS)}_{rng.choice(MADE_UP_NOUNS)}"
+    for attempt in range(100 * count):   # the shapes take turns; one that runs dry is skipped
+        if len(names) == count:
+            return sorted(names)
+        name = shapes[attempt % len(shapes)](rng)
         if name not in real_names:
             names.add(name)
-    return sorted(names)
+    raise CourseError(f"Could not make {count} made-up names from {len(real_names)} real ones: "
+                      f"ask for fewer.")
+
+
+def made_up_shapes(real_names: set[str]) -> list:
+    """The four ways `made_up_names` makes a name, each a function of a random generator."""
+    ordered = sorted(real_names)
+    modules = sorted({name.split(".")[0] for name in ordered})
+    classes = [name for name in ordered if name.rsplit(".", 1)[-1][:1].isupper()] or modules
+
+    def function(rng):
+        return f"{rng.choice(modules)}.{rng.choice(MADE_UP_VERBS)}_{rng.choice(MADE_UP_NOUNS)}"
+
+    def class_(rng):
+        noun = rng.choice(MADE_UP_NOUNS).rstrip("s").capitalize()
+        return f"{rng.choice(modules)}.{noun}{rng.choice(MADE_UP_AGENTS)}"
+
+    def method(rng):
+        return f"{rng.choice(classes)}.{rng.choice(MADE_UP_VERBS)}_{rng.choice(MADE_UP_NOUNS)}"
+
+    def one_edit_away(rng):
+        prefix, _, last = rng.choice(ordered).rpartition(".")
+        return f"{prefix}.{one_edit(last, rng)}" if prefix else one_edit(last, rng)
+
+    return [function, class_, method, one_edit_away]
+
+
+def one_edit(word: str, rng: random.Random) -> str:
+    """`word` with two neighbouring letters swapped, one letter dropped, or one doubled."""
+    if len(word) < 3:
+        return word + word[-1]
+    i = rng.randrange(1, len(word) - 1)    # the first letter stays: the name still looks right
+    edit = rng.choice(("swap", "drop", "double"))
+    if edit == "swap" and word[i] != word[i + 1]:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if edit == "drop":
+        return word[:i] + word[i + 1:]
+    return word[:i] + word[i] + word[i:]
 
 
 def split_names(names: list[str], val_fraction: float, test_fraction: float,
@@ -119,17 +168,23 @@ def split_names(names: list[str], val_fraction: float, test_fraction: float,
 
 def docs_questions(documents: list[Document], questions_per_object: int = 2,
                    unknown_share: float = 0.1, val_fraction: float = 0.05,
-                   test_fraction: float = 0.05, seed: int = SPLIT_SEED) -> dict[str, list[Question]]:
-    """Questions about documented objects and about made-up ones, split by object."""
+                   test_fraction: float = 0.05, made_up_in_test: int = 120,
+                   seed: int = SPLIT_SEED) -> dict[str, list[Question]]:
+    """Questions about documented objects and about made-up ones, split by object.
+
+    `unknown_share` of the documented objects' count in made-up names go to training and
+    validation; `made_up_in_test` more to the test split, enough to measure the rate of
+    right "I don't know"s to within about +-6 points.
+    """
     summaries = documented_summaries(documents)
     if not summaries:
         raise CourseError("The corpus has no documented Python objects to ask about: the offline "
                           "SFT set needs LLM_CORPUS=python-docs.")
-    unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)), seed)
+    unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)) + made_up_in_test, seed)
     rng = random.Random(seed)
     questions: dict[str, list[Question]] = {}
     known_split = split_names(list(summaries), val_fraction, test_fraction, seed)
-    unknown_split = split_names(unknown, val_fraction, test_fraction, seed)
+    unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed)
     for split in SPLITS:
         questions[split] = [
             Question(name, template.format(name=name), summaries[name], True)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from python_files.model import GPT, GPTConfig
-from python_files.qa_eval import says_it_does_not_know, score, summary_table, token_f1
+from python_files.qa_eval import (format_table, says_it_does_not_know, score, summary_table, token_f1,
+                                  wilson_interval)
 from python_files.sampling import generate, next_token_distribution
 from python_files.sft_data import Question
 
@@ -58,12 +59,41 @@ def test_token_f1_is_the_harmonic_mean_of_word_precision_and_recall():
     assert token_f1("", "a") == 0.0
 
 
+def test_token_f1_counts_operators_and_symbols():
+    assert token_f1("Same as a + b.", "Same as a ^= b.") < 1.0
+    assert token_f1("Same as a + b.", "same as a + b.") == 1.0
+    assert token_f1("Return x // y", "Return x / y") == 0.75   # 3 of 4 tokens shared: // is one token
+
+
 def test_scoring_known_and_made_up_objects():
     known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
     made_up = Question("json.fly", "What does json.fly do?", "I don't know json.fly.", False)
     assert score(known, "Serialize obj to a JSON str.").correct
     assert not score(known, "It flies.").correct
-    assert score(made_up, "I don't know that one.").correct and says_it_does_not_know("I do not know")
-    assert not score(made_up, "It serializes objects.").correct
+    assert score(made_up, "I don't know json.fly: it is not documented.").correct
+    assert says_it_does_not_know("I do not know json.fly.", "json.fly")
+    assert not score(made_up, "I don't know that one.").correct            # names no object
+    assert not score(made_up, "I don't know json.flying.").correct         # names another one
+    assert not score(made_up, "I don't know myjson.fly.").correct
+    assert not score(made_up, "I don't know json.fly.x.").correct
+    assert not score(made_up, "json.fly serializes objects.").correct
     table = summary_table([score(known, "Serialize obj to a JSON str."), score(made_up, "It flies.")])
     assert table["documented objects"]["correct"] == 1.0 and table["made-up objects"]["correct"] == 0.0
+
+
+def test_wilson_interval_contains_the_rate_and_narrows_with_more_questions():
+    low, high = wilson_interval(25, 100)
+    assert low < 0.25 < high and 0.0 <= low and high <= 1.0
+    wide, narrow = wilson_interval(5, 20), wilson_interval(250, 1000)
+    assert narrow[1] - narrow[0] < (high - low) < wide[1] - wide[0]
+    assert wilson_interval(0, 30)[0] == 0.0 and 0.0 < wilson_interval(0, 30)[1] < 0.15
+    assert wilson_interval(30, 30)[1] == 1.0
+    # the textbook value for 50 of 100: 0.50 +- about 0.097
+    assert wilson_interval(50, 100) == pytest.approx((0.404, 0.596), abs=0.002)
+
+
+def test_table_prints_each_rate_with_its_interval():
+    known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
+    table = summary_table([score(known, "Serialize obj to a JSON str."), score(known, "No.")])
+    assert table["documented objects"]["correct"] == 0.5
+    assert "50% (9-91%)" in format_table(table)

@@ -12,8 +12,8 @@ from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
 from python_files.sft_data import (Conversation, all_conversations, docs_questions, docstring_summary,
-                                   left_out, mixture_plan, open_sft_split, prepare_sft_data,
-                                   read_sft_meta, read_test_questions)
+                                   left_out, made_up_names, mixture_plan, one_edit, open_sft_split,
+                                   prepare_sft_data, read_sft_meta, read_test_questions)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
 
@@ -47,7 +47,34 @@ def test_questions_are_split_by_object_and_made_up_objects_do_not_exist():
     real = {d.name for d in DOCS}
     made_up = [q for qs in questions.values() for q in qs if not q.known]
     assert made_up and all(q.name not in real and "don't know" in q.answer for q in made_up)
+    assert sum(not q.known for q in questions["test"]) == 120       # the default made_up_in_test
     assert all(q.answer.startswith("Return the value number") for q in questions["train"] if q.known)
+
+
+REAL = {"json.dumps", "json.loads", "json.JSONDecoder", "json.JSONDecoder.decode", "os.path.join",
+        "collections.OrderedDict.move_to_end"}
+
+
+def test_made_up_names_come_in_four_shapes_and_none_is_real():
+    names = made_up_names(REAL, 400, seed=0)
+    assert len(set(names)) == 400 and not set(names) & REAL
+    last_parts = [name.rsplit(".", 1)[-1] for name in names]
+    methods = [n for n in names if n.rsplit(".", 1)[0] in {"json.JSONDecoder", "collections.OrderedDict"}]
+    classes = [part for part in last_parts if part[0].isupper()]
+    one_edit_away = [n for n in names if any(n.rsplit(".", 1)[0] == r.rsplit(".", 1)[0]
+                                             and n.rsplit(".", 1)[-1][0] == r.rsplit(".", 1)[-1][0]
+                                             and abs(len(n) - len(r)) <= 1 and "_" not in n[-4:]
+                                             and n not in methods for r in REAL)]
+    assert len(methods) >= 50 and len(classes) >= 50 and len(one_edit_away) >= 30
+
+
+def test_one_edit_swaps_drops_or_doubles_one_letter():
+    import random
+    rng = random.Random(0)
+    for _ in range(50):
+        edited = one_edit("dumps", rng)
+        assert edited != "dumps" and edited[0] == "d" and abs(len(edited) - 5) <= 1
+        assert sorted(edited) == sorted("dumps") or len(edited) != 5
 
 
 def test_the_offline_set_needs_the_python_documentation():
