@@ -1,6 +1,21 @@
 """A GPT in the style of GPT-2: token + position embeddings, pre-norm transformer blocks,
 causal self-attention, a GELU MLP, a final LayerNorm, and an output head that shares its
 weights with the token embedding.
+
+GPT-2's layout is the default (GPT-2's weights load into it). Six settings of `GPTConfig`
+switch on the choices that small-model speedruns since GPT-2 found to learn faster, each a
+few lines here, each measured by `benchmarks/ablations.py`:
+
+- ``positions="rope"``: rotary position embeddings (RoFormer, 2021) instead of a learned
+  table: queries and keys are rotated by an angle that grows with the position, so attention
+  scores depend on how far apart two tokens are, not on where they are;
+- ``norm="rmsnorm"``: RMSNorm (2019), LayerNorm without the mean and the bias;
+- ``mlp="relu2"``: relu(x)^2 instead of GELU in the MLP (Primer, 2021);
+- ``qk_norm=True``: queries and keys RMS-normalized per head, which keeps attention logits
+  in range at high learning rates;
+- ``tied_head=False``: an output head of its own, zero at the start, like the projections
+  that write into the residual stream: every block starts as the identity;
+- ``logit_softcap=c``: logits squashed smoothly into (-c, c) by c * tanh(logits / c).
 """
 
 from __future__ import annotations
@@ -26,14 +41,36 @@ class GPTConfig:
     vocab_multiple: int = 1
     # False: the textbook softmax(q k^T / sqrt(d)) v, written out (slower; for comparison)
     fused_attention: bool = True
+    # GPT-2's layout by default; the modern choices are described at the top of this file
+    positions: str = "learned"          # or "rope"
+    norm: str = "layernorm"             # or "rmsnorm"
+    mlp: str = "gelu"                   # or "relu2"
+    qk_norm: bool = False
+    tied_head: bool = True
+    logit_softcap: float | None = None
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}.")
+        for setting, allowed in (("positions", ("learned", "rope")), ("norm", ("layernorm", "rmsnorm")),
+                                 ("mlp", ("gelu", "relu2"))):
+            if getattr(self, setting) not in allowed:
+                raise ValueError(f"{setting}={getattr(self, setting)!r} is not one of {', '.join(allowed)}.")
+        if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"Rotary positions need an even head size, not {self.n_embd // self.n_head}.")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
 
     @property
     def padded_vocab_size(self) -> int:
         return -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
+
+
+# the settings of GPTConfig that give GPT-2's own layout (the defaults)
+GPT2_LAYOUT = {"positions": "learned", "norm": "layernorm", "mlp": "gelu", "qk_norm": False,
+               "tied_head": True, "logit_softcap": None}
 
 
 class KVCache:
@@ -57,6 +94,26 @@ class KVCache:
         return k, v
 
 
+def normalization(config: GPTConfig, size: int) -> nn.Module:
+    return nn.LayerNorm(size) if config.norm == "layernorm" else nn.RMSNorm(size)
+
+
+def rotary_angles(head_size: int, length: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angles, (length, head_size / 2): position p turns the
+    pair of features i by p / base^(2i / head_size), fast for the first pairs, slow for the last."""
+    frequencies = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), frequencies)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair of features (the first half of a head with its second half) of
+    x (B, heads, T, head_size) by the angles of its position."""
+    first, second = x.float().chunk(2, dim=-1)
+    rotated = torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+    return rotated.type_as(x)
+
+
 class CausalSelfAttention(nn.Module):
     """Every position attends to itself and the positions before it, in `n_head` heads."""
 
@@ -67,6 +124,8 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
         self.fused = config.fused_attention
+        self.q_norm = nn.RMSNorm(config.head_size) if config.qk_norm else nn.Identity()
+        self.k_norm = nn.RMSNorm(config.head_size) if config.qk_norm else nn.Identity()
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, C) -> q, k, v, each (B, n_head, T, C // n_head)."""
@@ -74,9 +133,13 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.split_heads(x)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if rotary is not None:      # (cos, sin) of these T positions
+            q, k = rotate(q, *rotary), rotate(k, *rotary)
         if cache is not None:
             k, v = cache.extend(layer, k, v)
         past = k.size(2) - T     # tokens already in the cache before this call
@@ -110,9 +173,12 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.relu_squared = config.mlp == "relu2"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+        hidden = self.fc(x)
+        hidden = F.relu(hidden).square() if self.relu_squared else F.gelu(hidden, approximate="tanh")
+        return self.proj(hidden)
 
 
 class Block(nn.Module):
@@ -120,14 +186,15 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.ln1 = normalization(config, config.n_embd)
         self.attn = CausalSelfAttention(config)
-        self.ln2 = nn.LayerNorm(config.n_embd)
+        self.ln2 = normalization(config, config.n_embd)
         self.mlp = MLP(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.dropout(self.attn(self.ln1(x), cache, layer))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.dropout(self.attn(self.ln1(x), cache, layer, rotary))
         return x + self.dropout(self.mlp(self.ln2(x)))
 
 
@@ -136,18 +203,26 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.padded_vocab_size, config.n_embd)   # token embeddings
-        self.wpe = nn.Embedding(config.context_length, config.n_embd)   # position embeddings
+        if config.positions == "learned":
+            self.wpe = nn.Embedding(config.context_length, config.n_embd)   # position embeddings
+        else:   # recomputed, not learned: kept out of the checkpoint
+            cos, sin = rotary_angles(config.head_size, config.context_length)
+            self.register_buffer("rotary_cos", cos, persistent=False)
+            self.register_buffer("rotary_sin", sin, persistent=False)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.ln_f = normalization(config, config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
+        if config.tied_head:
+            self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
         self.apply(self._init_weights)
-        # GPT-2: scale the layers that write into the residual stream by 1/sqrt(2 * n_layer),
-        # so the stream's variance does not grow with depth
         for name, parameter in self.named_parameters():
-            if name.endswith("proj.weight"):
+            if name.endswith("proj.weight") and config.tied_head:
+                # GPT-2: scale the layers that write into the residual stream by
+                # 1/sqrt(2 * n_layer), so the stream's variance does not grow with depth
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            elif name.endswith("proj.weight") or name == "lm_head.weight":
+                nn.init.zeros_(parameter)   # untied: each block starts as the identity, the head silent
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -169,16 +244,26 @@ class GPT(nn.Module):
         if start + T > self.config.context_length:
             raise ValueError(f"A sequence of {start + T} tokens is longer than the context of "
                              f"{self.config.context_length}.")
-        positions = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        x, rotary = self.embed(idx, start)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, rotary)
         if cache is not None:
             cache.length += T
         logits = self.lm_head(self.ln_f(x))[..., :self.config.vocab_size]
+        if self.config.logit_softcap:
+            logits = self.config.logit_softcap * torch.tanh(logits / self.config.logit_softcap)
         if targets is None:
             return logits, None
         return logits, masked_cross_entropy(logits, targets, loss_mask)
+
+    def embed(self, idx: torch.Tensor, start: int):
+        """The token embeddings of positions start, start + 1, ..., with the learned position
+        embeddings added, or with the rotary angles that attention will apply."""
+        T = idx.size(1)
+        if self.config.positions == "learned":
+            positions = torch.arange(start, start + T, device=idx.device)
+            return self.drop(self.wte(idx) + self.wpe(positions)), None
+        return self.drop(self.wte(idx)), (self.rotary_cos[start:start + T], self.rotary_sin[start:start + T])
 
     def num_parameters(self) -> int:
         """Trainable parameters, the tied embedding counted once."""
@@ -201,17 +286,26 @@ def parameter_count(config: GPTConfig) -> int:
     Embeddings: V*d (tokens, shared with the head; V padded) + T*d (positions).
     Each block: LayerNorms 2 * 2d; attention d*3d + 3d and d*d + d; MLP d*4d + 4d and 4d*d + d,
     which is 12 d^2 + 13 d in all. Final LayerNorm: 2d.
+    The modern choices: rotary positions have no table (-T*d); an RMSNorm has a gain and no
+    bias (d instead of 2d); QK-norm adds two RMSNorms of head size per block; an untied head
+    adds its own V*d.
     """
-    d = config.n_embd
-    return (config.padded_vocab_size * d + config.context_length * d
-            + config.n_layer * (12 * d * d + 13 * d) + 2 * d)
+    d, V = config.n_embd, config.padded_vocab_size
+    norm = 2 * d if config.norm == "layernorm" else d
+    block = 12 * d * d + 9 * d + 2 * norm + (2 * config.head_size if config.qk_norm else 0)
+    return (V * d * (1 if config.tied_head else 2)
+            + (config.context_length * d if config.positions == "learned" else 0)
+            + config.n_layer * block + norm)
 
 
 def flops_per_token(config: GPTConfig) -> int:
     """Training FLOPs per token (forward + backward), as in the PaLM paper's appendix B.
 
     6 per parameter that multiplies the token (the weights, the output head included, not the
-    position table) plus the attention scores and their weighted sum: 12 * layers * d * T.
+    position table nor an untied input embedding, which are looked up) plus the attention
+    scores and their weighted sum: 12 * layers * d * T.
     """
-    matmul_parameters = parameter_count(config) - config.context_length * config.n_embd
+    looked_up = ((config.context_length * config.n_embd if config.positions == "learned" else 0)
+                 + (0 if config.tied_head else config.padded_vocab_size * config.n_embd))
+    matmul_parameters = parameter_count(config) - looked_up
     return 6 * matmul_parameters + 12 * config.n_layer * config.n_embd * config.context_length

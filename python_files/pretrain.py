@@ -27,7 +27,9 @@ from .train import TrainConfig, TrainResult, train
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, context_length=profile.context_length,
                      n_layer=profile.n_layer, n_head=profile.n_head, n_embd=profile.n_embd,
-                     vocab_multiple=profile.vocab_multiple)
+                     vocab_multiple=profile.vocab_multiple, positions=profile.positions,
+                     norm=profile.norm, mlp=profile.mlp, qk_norm=profile.qk_norm,
+                     tied_head=profile.tied_head, logit_softcap=profile.logit_softcap)
 
 
 def pretrain_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
@@ -35,7 +37,8 @@ def pretrain_config(profile: Profile, device: torch.device | None = None) -> Tra
                        warmup_steps=profile.warmup_steps, grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=profile.eval_interval, eval_batches=profile.eval_batches,
                        sample_interval=profile.eval_interval, precision=profile.precision,
-                       compile=compile_enabled(profile.compile, device or default_device()))
+                       compile=compile_enabled(profile.compile, device or default_device()),
+                       optimizer=profile.optimizer, schedule=profile.schedule)
 
 
 def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):

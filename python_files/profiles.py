@@ -62,6 +62,15 @@ class Profile:
     precision: str = "auto"         # auto: bf16 from sm80, fp16 with loss scaling below, fp32 on CPU
     compile: bool | None = None     # torch.compile; None: on with CUDA, except on Windows
     vocab_multiple: int = 64        # embedding rows rounded up to a multiple of this
+    # architecture and optimizer: GPT-2's by default; see model.py and benchmarks/ablations.py
+    positions: str = "learned"
+    norm: str = "layernorm"
+    mlp: str = "gelu"
+    qk_norm: bool = False
+    tied_head: bool = True
+    logit_softcap: float | None = None
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
 
     def summary(self) -> str:
         """The profile in one line: what a notebook prints first (print(profile) shows every setting)."""

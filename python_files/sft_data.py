@@ -49,23 +49,41 @@ MADE_UP_NOUNS = ["tree", "records", "keys", "blocks", "lines", "bytes", "graph",
 MADE_UP_AGENTS = ["Compressor", "Flattener", "Normalizer", "Shuffler", "Validator", "Merger",
                   "Renderer", "Encryptor", "Summarizer", "Reverser", "Uploader", "Translator"]
 
-COURSE_CONVERSATIONS = [
-    [{"role": "user", "content": "Who are you?"},
-     {"role": "assistant", "content": "I am a small language model trained from scratch in this course, "
-                                      "on the documentation of the Python standard library."}],
-    [{"role": "user", "content": "What can you do?"},
-     {"role": "assistant", "content": "I can tell you what a module, class or function of the Python "
-                                      "standard library does. Try: What does json.dumps do?"}],
-    [{"role": "user", "content": "Hello!"},
-     {"role": "assistant", "content": "Hello! Ask me about a module or function of the Python standard library."}],
-    [{"role": "user", "content": "How were you trained?"},
-     {"role": "assistant", "content": "First on the documentation of the Python standard library, to predict "
-                                      "the next token; then on questions and answers about it."}],
-    [{"role": "user", "content": "Hi"},
-     {"role": "assistant", "content": "Hi! Which part of the Python standard library are you curious about?"},
-     {"role": "user", "content": "What does os.path.join do?"},
-     {"role": "assistant", "content": "Join two or more pathname components, inserting '/' as needed."}],
+# Small talk written for this course: every phrasing on the left gets the answer on the
+# right, so that "Hello!" is greeted, not answered with a docstring.
+SMALL_TALK = [
+    (["Hello!", "Hi", "Hi!", "Hey", "Hello", "Good morning!", "Hi there!", "Hey there", "Greetings!",
+      "Good evening", "hello", "Hey!"],
+     "Hello! Ask me about a module, class or function of the Python standard library."),
+    (["Who are you?", "What are you?", "What is your name?", "Introduce yourself.", "Are you ChatGPT?",
+      "Are you a person?"],
+     "I am a small language model trained from scratch in this course, on the documentation of "
+     "the Python standard library."),
+    (["What can you do?", "How can you help me?", "What do you know?", "What can I ask you?", "Help",
+      "What are you good at?"],
+     "I can tell you what a module, class or function of the Python standard library does. "
+     "Try: What does json.dumps do?"),
+    (["How were you trained?", "How do you work?", "Where does your knowledge come from?",
+      "How did you learn?"],
+     "First on the documentation of the Python standard library, to predict the next token; "
+     "then on questions and answers about it."),
+    (["Thanks!", "Thank you.", "Thanks a lot", "Great, thanks!", "thx", "Thank you very much!"],
+     "You're welcome! Ask me about another part of the standard library any time."),
+    (["Bye!", "Goodbye.", "See you", "That's all, bye", "Bye"],
+     "Goodbye! Happy coding."),
+    (["What is the capital of France?", "Write me a poem.", "What's the weather like today?",
+      "Who won the World Cup?", "Tell me a joke.", "What should I cook tonight?",
+      "Who is the president?", "Translate hello into German."],
+     "I don't know: I only learned the documentation of the Python standard library. Ask me "
+     "about one of its modules, classes or functions."),
 ]
+COURSE_CONVERSATIONS = [[{"role": "user", "content": phrasing}, {"role": "assistant", "content": answer}]
+                        for phrasings, answer in SMALL_TALK for phrasing in phrasings]
+SMALL_TALK_COPIES = 3            # a few dozen conversations among thousands: seen three times each
+GREETED_SHARE = 0.05             # share of questions about objects that come after a greeting
+FOLLOW_UP_MORE = ["Tell me more.", "Can you say more about it?", "What else should I know about it?",
+                  "Go on.", "Anything else?"]
+FOLLOW_UP_RETURN = ["And what does it return?", "What does it return?", "What is its return value?"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,8 @@ class Question:
     question: str
     answer: str        # the reference answer
     known: bool        # False for made-up objects
+    # a second question about the same object and its answer ("And what does it return?")
+    follow_up: tuple[str, str] | None = None
 
 
 def docstring_summary(text: str, max_characters: int = 200) -> str | None:
@@ -84,6 +104,31 @@ def docstring_summary(text: str, max_characters: int = 200) -> str | None:
     if len(sentence.split()) < 3 or len(sentence) > max_characters:
         return None   # too short to say anything, or too long to be a summary
     return sentence
+
+
+def docstring_sentences(text: str, paragraphs: int = 3, max_characters: int = 200) -> list[str]:
+    """The sentences of the first paragraphs of a docstring that read as prose (no code)."""
+    _, _, body = text.partition("\n\n")
+    sentences = []
+    for paragraph in body.split("\n\n")[:paragraphs]:
+        if ">>>" in paragraph or paragraph.startswith((" ", "\t")):
+            break     # examples and code, not sentences
+        for sentence in re.split(r"(?<=[.!?])\s", " ".join(paragraph.split())):
+            if len(sentence.split()) >= 3 and len(sentence) <= max_characters:
+                sentences.append(sentence)
+    return sentences
+
+
+def follow_up(text: str, summary: str, rng: random.Random) -> tuple[str, str] | None:
+    """A second question about the object of `text`, answered by another sentence of its
+    docstring: what it returns when a sentence says so, otherwise the next sentence."""
+    rest = [sentence for sentence in docstring_sentences(text) if sentence != summary]
+    returns = next((sentence for sentence in rest if sentence.startswith("Return")), None)
+    if returns and not summary.startswith("Return"):
+        return rng.choice(FOLLOW_UP_RETURN), returns
+    if rest:
+        return rng.choice(FOLLOW_UP_MORE), rest[0]
+    return None
 
 
 def documented_summaries(documents: list[Document]) -> dict[str, str]:
@@ -185,11 +230,14 @@ def docs_questions(documents: list[Document], questions_per_object: int = 2,
     questions: dict[str, list[Question]] = {}
     known_split = split_names(list(summaries), val_fraction, test_fraction, seed)
     unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed)
+    texts = {document.name: document.text for document in documents}
     for split in SPLITS:
         questions[split] = [
-            Question(name, template.format(name=name), summaries[name], True)
+            Question(name, template.format(name=name), summaries[name], True,
+                     # one question per object has a follow-up; the test questions have none
+                     follow_up(texts[name], summaries[name], rng) if number == 0 and split != "test" else None)
             for name in known_split[split]
-            for template in rng.sample(QUESTION_TEMPLATES, questions_per_object)]
+            for number, template in enumerate(rng.sample(QUESTION_TEMPLATES, questions_per_object))]
         questions[split] += [
             Question(name, rng.choice(QUESTION_TEMPLATES).format(name=name),
                      UNKNOWN_ANSWER.format(name=name), False)
@@ -197,15 +245,35 @@ def docs_questions(documents: list[Document], questions_per_object: int = 2,
     return questions
 
 
-def as_messages(question: Question) -> list[dict]:
-    return [{"role": "user", "content": question.question},
-            {"role": "assistant", "content": question.answer}]
-
-
 @dataclass
 class Conversation:
     messages: list[dict]
     source: str
+
+
+def as_messages(question: Question, greeting: tuple[str, str] | None = None) -> list[dict]:
+    """The question (after a greeting exchange, if given), its answer, and its follow-up."""
+    messages = [{"role": "user", "content": greeting[0]}, {"role": "assistant", "content": greeting[1]}] \
+        if greeting else []
+    messages += [{"role": "user", "content": question.question},
+                 {"role": "assistant", "content": question.answer}]
+    if question.follow_up:
+        messages += [{"role": "user", "content": question.follow_up[0]},
+                     {"role": "assistant", "content": question.follow_up[1]}]
+    return messages
+
+
+def own_conversations(questions: dict[str, list[Question]], seed: int = SPLIT_SEED) -> dict[str, list[Conversation]]:
+    """The docs questions of each split, some after a greeting, and the small talk (train)."""
+    rng = random.Random(seed)
+    greetings = [(phrasing, SMALL_TALK[0][1]) for phrasing in SMALL_TALK[0][0]]
+    conversations = {
+        split: [Conversation(as_messages(q, rng.choice(greetings) if rng.random() < GREETED_SHARE else None),
+                             PYTHON_DOCS) for q in questions[split]]
+        for split in SPLITS}
+    conversations["train"] += [Conversation(messages, "course")
+                               for messages in COURSE_CONVERSATIONS * SMALL_TALK_COPIES]
+    return conversations
 
 
 def all_conversations(questions: dict[str, list[Question]], mixture: tuple[MixtureSource, ...] = (),
@@ -219,9 +287,7 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
     scores. Returns the splits and, per hub source, what happened to its rows.
     `data_files` reads sources from local files instead of the hub (the tests' fixtures).
     """
-    conversations = {split: [Conversation(as_messages(q), PYTHON_DOCS) for q in questions[split]]
-                     for split in SPLITS}
-    conversations["train"] += [Conversation(messages, "course") for messages in COURSE_CONVERSATIONS]
+    conversations = own_conversations(questions)
     seen: set[str] = {conversation_key(c.messages) for split in conversations.values() for c in split}
     report = {}
     for entry in sources_in_use(mixture):

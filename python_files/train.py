@@ -4,8 +4,10 @@ The two differ only in their batches: SFT batches carry a loss mask. The loop do
 serious trainer does, in about the order it does it:
 
 - AdamW, with weight decay on the matrices only (not on biases, LayerNorms or position
-  tables, where decay only hurts);
-- a learning rate that warms up linearly, then follows a cosine down to a floor;
+  tables, where decay only hurts); or Muon for the blocks' weight matrices (their updates
+  orthogonalized, so that every direction learns) and AdamW for the rest;
+- a learning rate that warms up linearly, then follows a cosine down to a floor, or stays
+  flat and decays linearly at the end (warmup-stable-decay);
 - gradient accumulation (several forward passes per optimizer step) and gradient clipping;
 - mixed precision where the device has it (bf16 on recent GPUs, fp16 with loss scaling on
   older ones such as the T4, fp32 on CPU);
@@ -68,26 +70,76 @@ class TrainConfig:
     seed: int = 1337
     precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU
     compile: bool = False            # torch.compile the model (minutes of compiling, then faster)
+    optimizer: str = "adamw"         # "muon": Muon for the blocks' matrices, AdamW for the rest
+    schedule: str = "cosine"         # "wsd": warmup, stable, then a linear decay over the last
+    decay_fraction: float = 0.3      # ... this share of the steps
+
+    def __post_init__(self):
+        for setting, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd"))):
+            if getattr(self, setting) not in allowed:
+                raise CourseError(f"{setting}={getattr(self, setting)!r} is not one of {', '.join(allowed)}.")
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Linear warmup from 0, then a cosine from learning_rate down to the floor at max_steps."""
+    """Linear warmup from 0; then a cosine from learning_rate down to the floor at max_steps,
+    or (wsd) learning_rate until the last `decay_fraction` of the steps, then a line down to
+    the floor."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
     floor = config.learning_rate * config.min_lr_ratio
+    if config.schedule == "wsd":
+        decay_steps = max(1, round(config.max_steps * config.decay_fraction))
+        remaining = min(1.0, (config.max_steps - step) / decay_steps)
+        return floor + (config.learning_rate - floor) * remaining
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
     return floor + 0.5 * (config.learning_rate - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_optimizer(model: GPT, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with two groups: matrices decay, vectors (biases, LayerNorm gains) do not."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "wpe.weight"]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or n == "wpe.weight"]
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+class Optimizers:
+    """Several optimizers stepped as one: what the loop, the loss scaler and the checkpoints
+    see of Muon + AdamW."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+    def step(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
+
+
+def make_optimizer(model: GPT, config: TrainConfig, device: torch.device):
+    """AdamW with two groups: matrices decay, vectors (biases, norm gains) and the position
+    table do not. With `optimizer="muon"`, the blocks' weight matrices go to Muon instead."""
+    muon = [p for n, p in model.named_parameters()
+            if config.optimizer == "muon" and p.dim() == 2 and n.startswith("blocks.")]
+    taken = {id(p) for p in muon}
+    rest = [(n, p) for n, p in model.named_parameters() if id(p) not in taken]
+    groups = [{"params": [p for n, p in rest if p.dim() >= 2 and n != "wpe.weight"],
+               "weight_decay": config.weight_decay},
+              {"params": [p for n, p in rest if p.dim() < 2 or n == "wpe.weight"], "weight_decay": 0.0}]
     # the fused kernel does the whole update in one launch on CUDA
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas,
-                             fused=device.type == "cuda")
+    adamw = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas,
+                              fused=device.type == "cuda")
+    if not muon:
+        return adamw
+    # match_rms_adamw scales Muon's step to the size of an AdamW step: one learning rate for both
+    return Optimizers(torch.optim.Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                       adjust_lr_fn="match_rms_adamw"), adamw)
 
 
 @dataclass

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from python_files.model import GPT, GPTConfig, flops_per_token, masked_cross_entropy, parameter_count
+from python_files.model import (GPT, GPTConfig, KVCache, flops_per_token, masked_cross_entropy, parameter_count,
+                                rotary_angles, rotate)
 
 SMALL = GPTConfig(vocab_size=97, context_length=16, n_layer=2, n_head=2, n_embd=32)
 
@@ -91,3 +92,62 @@ def test_weights_are_tied_and_sequences_longer_than_the_context_are_refused(mode
     assert model.lm_head.weight is model.wte.weight
     with pytest.raises(ValueError, match="longer than the context"):
         model(torch.zeros(1, SMALL.context_length + 1, dtype=torch.long))
+
+
+MODERN_CHOICES = [{"positions": "rope"}, {"norm": "rmsnorm"}, {"mlp": "relu2"}, {"qk_norm": True},
+                  {"tied_head": False}, {"logit_softcap": 5.0},
+                  {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "qk_norm": True,
+                   "tied_head": False, "logit_softcap": 5.0}]
+
+
+def modern(**choices) -> GPTConfig:
+    return GPTConfig(**{**SMALL.__dict__, **choices})
+
+
+@pytest.mark.parametrize("choices", MODERN_CHOICES)
+def test_each_modern_choice_counts_its_parameters_stays_causal_and_caches(choices):
+    torch.manual_seed(0)
+    config = modern(**choices)
+    model = GPT(config).eval()
+    assert model.num_parameters() == parameter_count(config)
+    idx = torch.randint(0, config.vocab_size, (2, config.context_length))
+    with torch.no_grad():
+        full, _ = model(idx)
+        changed = idx.clone()
+        changed[:, 9] = (changed[:, 9] + 1) % config.vocab_size
+        assert torch.allclose(model(changed)[0][:, :9], full[:, :9], atol=1e-6)
+        cache = KVCache(config.n_layer)
+        pieces = [model(idx[:, :7], cache=cache)[0]] + [model(idx[:, t:t + 1], cache=cache)[0] for t in range(7, 16)]
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5), "the KV cache gives the same logits"
+
+
+def test_rotary_attention_scores_depend_only_on_the_distance():
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+    cos, sin = rotary_angles(16, 64)
+    def score(query_position, key_position):
+        at = slice(query_position, query_position + 1), slice(key_position, key_position + 1)
+        return (rotate(q, cos[at[0]], sin[at[0]]) * rotate(k, cos[at[1]], sin[at[1]])).sum().item()
+    assert score(5, 3) == pytest.approx(score(40, 38), abs=1e-4)
+    assert score(5, 3) != pytest.approx(score(5, 0), abs=1e-3)
+    assert torch.allclose(rotate(q, cos[7:8], sin[7:8]).norm(), q.norm())   # a rotation keeps lengths
+    assert not hasattr(GPT(modern(positions="rope")), "wpe")
+
+
+def test_an_untied_head_starts_silent_and_soft_capping_bounds_the_logits():
+    torch.manual_seed(0)
+    untied = GPT(modern(tied_head=False))
+    assert untied.lm_head.weight is not untied.wte.weight
+    logits, loss = untied(torch.randint(0, 97, (1, 8)), torch.randint(0, 97, (1, 8)))
+    assert torch.all(logits == 0) and loss.item() == pytest.approx(math.log(97), abs=1e-5)
+    capped = GPT(modern(logit_softcap=2.0))
+    capped.lm_head.weight.data.mul_(1000)
+    logits, _ = capped(torch.randint(0, 97, (1, 8)))
+    assert logits.abs().max() <= 2.0 and logits.abs().max() > 1.9
+
+
+def test_unknown_choices_are_refused_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="norm='batchnorm' is not one of layernorm, rmsnorm"):
+        modern(norm="batchnorm")
+    with pytest.raises(ValueError, match="even head size"):
+        GPTConfig(vocab_size=97, context_length=16, n_layer=1, n_head=2, n_embd=6, positions="rope")

@@ -11,9 +11,10 @@ from python_files.corpus import PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
-from python_files.sft_data import (Conversation, all_conversations, docs_questions, docstring_summary,
+from python_files.sft_data import (COURSE_CONVERSATIONS, SMALL_TALK_COPIES, Conversation, all_conversations,
+                                   docs_questions, docstring_sentences, docstring_summary, follow_up,
                                    left_out, made_up_names, mixture_plan, one_edit, open_sft_split,
-                                   prepare_sft_data, read_sft_meta, read_test_questions)
+                                   own_conversations, prepare_sft_data, read_sft_meta, read_test_questions)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
 
@@ -77,6 +78,37 @@ def test_one_edit_swaps_drops_or_doubles_one_letter():
         assert sorted(edited) == sorted("dumps") or len(edited) != 5
 
 
+def test_follow_ups_come_from_the_rest_of_the_docstring():
+    import random
+    text = ("f(x)\n\nSquare a number. The argument may be any real number. Returns x times x.\n\n"
+            "    >>> f(2)\n    4")
+    assert docstring_sentences(text) == ["Square a number.", "The argument may be any real number.",
+                                         "Returns x times x."]
+    question, answer = follow_up(text, "Square a number.", random.Random(0))
+    assert "return" in question.lower() and answer == "Returns x times x."
+    # a summary that already says what it returns gets "tell me more" and the next sentence
+    text = "f(x)\n\nReturn x squared. Works for complex numbers too."
+    question, answer = follow_up(text, "Return x squared.", random.Random(0))
+    assert "return" not in question.lower() and answer == "Works for complex numbers too."
+    assert follow_up("f(x)\n\nReturn x squared.", "Return x squared.", random.Random(0)) is None
+
+
+def test_own_conversations_hold_follow_ups_greetings_and_small_talk():
+    questions = docs_questions([doc(f"mod{i % 7}.function_{i}", f"Return the value number {i}. It is an int.")
+                                for i in range(400)])
+    conversations = own_conversations(questions)
+    train = [c.messages for c in conversations["train"]]
+    assert any(len(m) == 4 and m[2]["content"] in ("Tell me more.", "Can you say more about it?",
+               "What else should I know about it?", "Go on.", "Anything else?") and m[3]["content"] ==
+               "It is an int." for m in train)
+    greeted = [m for m in train if len(m) >= 4 and m[0]["content"].rstrip("!").lower() in ("hello", "hi", "hey")
+               and "function_" in m[2]["content"]]
+    assert 0 < len(greeted) < len(train) / 5
+    hello = [m for m in train if m[0]["content"] == "Hello!" and len(m) == 2]
+    assert len(hello) == SMALL_TALK_COPIES and "standard library" in hello[0][1]["content"]
+    assert all(q.follow_up is None for q in questions["test"])
+
+
 def test_the_offline_set_needs_the_python_documentation():
     with pytest.raises(CourseError, match="LLM_CORPUS=python-docs"):
         docs_questions([Document("book.txt#0", "Once upon a time.", "book.txt")])
@@ -98,7 +130,8 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
         span = slice(int(starts[index]), int(starts[index]) + len(expected.ids))
         assert tokens[span].tolist() == expected.ids and mask[span].tolist() == expected.mask
         assert tokens[span.stop] == end_of_text and mask[span.stop] == 0
-    assert meta["splits"]["train"]["sources"] == {PYTHON_DOCS: len(questions["train"]), "course": 5}
+    assert meta["splits"]["train"]["sources"] == {PYTHON_DOCS: len(questions["train"]),
+                                                  "course": len(COURSE_CONVERSATIONS) * SMALL_TALK_COPIES}
     assert meta["splits"]["val"]["dropped"] == 1
     assert read_test_questions(artifacts) == questions["test"]
 

@@ -18,10 +18,11 @@ CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd
 TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)   # a learnable periodic stream
 
 
-def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=None, **settings):
+def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=None, model_config=CONFIG,
+             **settings):
     """Train a fresh tiny model in `folder`; optionally break it after some batches."""
     torch.manual_seed(0)
-    model = GPT(CONFIG)
+    model = GPT(model_config)
     batches = RandomWindows(TOKENS, 16, 4, seed=0)
     calls = {"n": 0}
     next_batch = batches.next_batch
@@ -49,6 +50,43 @@ def test_the_schedule_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
     assert rates[100] == pytest.approx(0.1)
     assert rates[55] == pytest.approx(0.55)   # halfway through the cosine: halfway down
+
+
+def test_warmup_stable_decay_holds_the_rate_then_decays_over_the_last_share():
+    config = TrainConfig(max_steps=100, learning_rate=1.0, warmup_steps=10, min_lr_ratio=0.0,
+                         schedule="wsd", decay_fraction=0.3)
+    rates = [learning_rate_at(step, config) for step in range(101)]
+    assert rates[9] == rates[50] == rates[70] == pytest.approx(1.0)
+    assert rates[85] == pytest.approx(0.5) and rates[100] == pytest.approx(0.0)
+    with pytest.raises(CourseError, match="schedule='linear' is not one of cosine, wsd"):
+        TrainConfig(1, 1.0, 0, schedule="linear")
+
+
+def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
+    model = GPT(CONFIG)
+    optimizer = make_optimizer(model, TrainConfig(1, 1e-3, 0, optimizer="muon"), torch.device("cpu"))
+    muon, adamw = optimizer.optimizers
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    names = {id(p): n for n, p in model.named_parameters()}
+    in_muon = {names[id(p)] for group in muon.param_groups for p in group["params"]}
+    assert in_muon == {n for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2}
+    in_adamw = {names[id(p)] for group in adamw.param_groups for p in group["params"]}
+    assert "wte.weight" in in_adamw and not in_muon & in_adamw
+    assert len(in_muon) + len(in_adamw) == len(list(model.parameters()))
+
+
+def test_a_modern_model_with_muon_learns_and_resumes_to_the_same_weights(tmp_path):
+    modern = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16, positions="rope",
+                       norm="rmsnorm", mlp="relu2", qk_norm=True, tied_head=False, logit_softcap=15.0)
+    settings = {"model_config": modern, "optimizer": "muon", "schedule": "wsd"}
+    straight, result = tiny_run(tmp_path / "straight", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(tmp_path / "resumed", interrupt_at=6, **settings)
+    resumed, _ = tiny_run(tmp_path / "resumed", **settings)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    _, longer = tiny_run(tmp_path / "longer", max_steps=40, **settings)
+    assert longer.best_val_loss < math.log(modern.vocab_size) - 1.0
 
 
 def test_only_matrices_decay():

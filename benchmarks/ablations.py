@@ -1,0 +1,159 @@
+"""What each architecture, optimizer and shape choice buys in the same training time.
+
+    python -m benchmarks.ablations [--group architecture|shape] [--seconds 150] [--seeds 1 2]
+
+Each variant is the profile (``cpu`` unless LLM_PROFILE says otherwise) with a few settings
+changed. It trains from scratch on the token files of stage 02 for the same wall-clock time
+(its steps are counted from its own speed, measured first, so its learning-rate schedule ends
+when the time does), then prints the validation bits per byte on the whole validation split:
+lower is better. Variants run one after the other in this process, so they share the
+machine's load; run nothing else meanwhile. With several seeds (the initial weights and the
+batches change), the table shows the mean and the spread (max - min).
+
+- ``architecture``: GPT-2 (the profile's layout with every modern choice off), each choice
+  of model.py alone on top of it, and all of them together;
+- ``shape``: the profile as it is, then deeper, wider, longer contexts, larger batches and
+  other learning rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+
+from python_files.artifacts import Artifacts
+from python_files.device import default_device
+from python_files.loader import RandomWindows
+from python_files.model import GPT, GPT2_LAYOUT
+from python_files.pretrain import model_config, pretrain_config
+from python_files.pretrain_data import open_tokens, read_pretrain_meta
+from python_files.profiles import Profile, active_profile
+from python_files.train import learning_rate_at, make_optimizer, optimizer_step
+
+GPT2 = {**GPT2_LAYOUT, "optimizer": "adamw", "schedule": "cosine"}
+MODERN = {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "qk_norm": True,
+          "tied_head": False, "logit_softcap": 15.0, "optimizer": "muon", "schedule": "wsd"}
+ARCHITECTURE = {
+    "GPT-2 layout, AdamW, cosine": GPT2,
+    "+ rotary positions": {**GPT2, "positions": "rope"},
+    "+ RMSNorm": {**GPT2, "norm": "rmsnorm"},
+    "+ ReLU^2 MLP": {**GPT2, "mlp": "relu2"},
+    "+ QK-norm": {**GPT2, "qk_norm": True},
+    "+ untied zero-init head": {**GPT2, "tied_head": False},
+    "+ logit soft-cap 15": {**GPT2, "logit_softcap": 15.0},
+    "+ Muon": {**GPT2, "optimizer": "muon"},
+    "+ warmup-stable-decay": {**GPT2, "schedule": "wsd"},
+    "all of them": MODERN,
+}
+SHAPE = {
+    "the profile": {},
+    "6 layers": {"n_layer": 6},
+    "3 layers x 256": {"n_layer": 3, "n_embd": 256},
+    "4 layers x 256": {"n_embd": 256},
+    "context 128": {"context_length": 128, "batch_size": 32},
+    "batch 32": {"batch_size": 32},
+    "learning rate x2": {"learning_rate_factor": 2.0},
+    "learning rate x0.5": {"learning_rate_factor": 0.5},
+}
+GROUPS = {"architecture": ARCHITECTURE, "shape": SHAPE}
+TIMING_STEPS = 5
+
+
+def variant(profile: Profile, changes: dict) -> Profile:
+    changes = dict(changes)
+    factor = changes.pop("learning_rate_factor", 1.0)
+    return dataclasses.replace(profile, learning_rate=profile.learning_rate * factor, **changes)
+
+
+def seconds_per_step(profile: Profile, train_tokens, vocab_size: int, device) -> float:
+    """The variant's speed on this machine, after two warm-up steps."""
+    model, optimizer, config, batches = setup(profile, train_tokens, vocab_size, device, seed=0)
+    for step in range(2 + TIMING_STEPS):
+        if step == 2:
+            start = time.perf_counter()
+        optimizer_step(model, optimizer, no_scaler(device), batches, 1, config.grad_clip, device, "fp32")
+    return (time.perf_counter() - start) / TIMING_STEPS
+
+
+def no_scaler(device) -> torch.amp.GradScaler:
+    """fp32 training: the scaler of train.py, switched off."""
+    return torch.amp.GradScaler(device.type, enabled=False)
+
+
+def setup(profile: Profile, train_tokens, vocab_size: int, device, seed: int, max_steps: int = 1):
+    torch.manual_seed(seed)
+    model = GPT(model_config(profile, vocab_size)).to(device)
+    config = dataclasses.replace(pretrain_config(profile, device), max_steps=max_steps,
+                                 warmup_steps=min(profile.warmup_steps, max_steps // 10 + 1),
+                                 precision="fp32", compile=False)
+    batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device, seed=seed)
+    return model, make_optimizer(model, config, device), config, batches
+
+
+@torch.no_grad()
+def validation_bpb(model: GPT, val_tokens: np.ndarray, bytes_per_token: float, device) -> float:
+    """Bits per byte over every token of the validation split, in windows of the context length."""
+    model.eval()
+    length = model.config.context_length
+    windows = (len(val_tokens) - 1) // length
+    total = 0.0
+    for first in range(0, windows, 16):
+        rows = range(first, min(windows, first + 16))
+        chunk = torch.stack([torch.from_numpy(val_tokens[i * length:(i + 1) * length + 1].astype(np.int64))
+                             for i in rows]).to(device)
+        total += model(chunk[:, :-1], chunk[:, 1:])[1].item() * len(rows)
+    return total / windows / math.log(2) / bytes_per_token
+
+
+def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -> dict:
+    """Train a fresh model of `profile` for about `seconds`; its bits per byte and step count."""
+    steps = max(10, int(seconds / seconds_per_step(profile, data["train"], data["vocab_size"], device)))
+    model, optimizer, config, batches = setup(profile, data["train"], data["vocab_size"], device, seed, steps)
+    scaler = no_scaler(device)
+    started = time.perf_counter()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, config)
+        loss = optimizer_step(model, optimizer, scaler, batches, 1, config.grad_clip, device, "fp32")
+        if not math.isfinite(loss):
+            return {"bpb": float("nan"), "steps": step, "seconds": time.perf_counter() - started}
+    return {"bpb": validation_bpb(model, data["val"], data["bytes_per_token"], device),
+            "steps": steps, "seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--group", choices=list(GROUPS), default="architecture")
+    parser.add_argument("--seconds", type=float, default=150.0, help="training time per variant")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--only", nargs="+", default=None, help="variant names to run (default: all)")
+    args = parser.parse_args()
+    profile = active_profile()
+    device = default_device()
+    artifacts = Artifacts.for_profile(profile.name)
+    meta = read_pretrain_meta(artifacts)
+    val = meta["splits"]["val"]
+    data = {"train": open_tokens(artifacts, "train", meta), "val": np.asarray(open_tokens(artifacts, "val", meta)),
+            "vocab_size": meta["vocab_size"], "bytes_per_token": val["bytes"] / val["tokens"]}
+    variants = {name: changes for name, changes in GROUPS[args.group].items()
+                if args.only is None or name in args.only}
+    print(f"{profile.summary()}\n{args.seconds:.0f} s of training per variant on {device.type}, "
+          f"seeds {args.seeds}; validation: {val['tokens']:,} tokens\n")
+    print(f"{'variant':<30} {'steps':>6} {'val bpb':>8} {'spread':>7} {'vs first':>9}")
+    first = None
+    for name, changes in variants.items():
+        runs = [train_for(variant(profile, changes), args.seconds, seed, data, device) for seed in args.seeds]
+        bpb = [run["bpb"] for run in runs]
+        mean = sum(bpb) / len(bpb)
+        first = mean if first is None else first
+        print(f"{name:<30} {runs[0]['steps']:>6} {mean:>8.3f} {max(bpb) - min(bpb):>7.3f} "
+              f"{(mean - first) / first:>+9.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
