@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import statistics
 import time
 
 import numpy as np
@@ -32,7 +33,7 @@ from python_files.loader import RandomWindows
 from python_files.model import GPT, GPT2_LAYOUT
 from python_files.pretrain import model_config, pretrain_config
 from python_files.pretrain_data import open_tokens, read_pretrain_meta
-from python_files.profiles import Profile, active_profile
+from python_files.profiles import MEASURED_WINNERS, Profile, active_profile
 from python_files.train import learning_rate_at, make_optimizer, optimizer_step
 
 GPT2 = {**GPT2_LAYOUT, "optimizer": "adamw", "schedule": "cosine"}
@@ -49,6 +50,7 @@ ARCHITECTURE = {
     "+ Muon": {**GPT2, "optimizer": "muon"},
     "+ warmup-stable-decay": {**GPT2, "schedule": "wsd"},
     "all of them": MODERN,
+    "the winners (the profiles' choice)": {**GPT2, **MEASURED_WINNERS},
 }
 SHAPE = {
     "the profile": {},
@@ -58,10 +60,11 @@ SHAPE = {
     "context 128": {"context_length": 128, "batch_size": 32},
     "batch 32": {"batch_size": 32},
     "learning rate x2": {"learning_rate_factor": 2.0},
+    "learning rate x4": {"learning_rate_factor": 4.0},
     "learning rate x0.5": {"learning_rate_factor": 0.5},
 }
 GROUPS = {"architecture": ARCHITECTURE, "shape": SHAPE}
-TIMING_STEPS = 5
+TIMING_STEPS = 9
 
 
 def variant(profile: Profile, changes: dict) -> Profile:
@@ -71,13 +74,15 @@ def variant(profile: Profile, changes: dict) -> Profile:
 
 
 def seconds_per_step(profile: Profile, train_tokens, vocab_size: int, device) -> float:
-    """The variant's speed on this machine, after two warm-up steps."""
+    """The variant's speed on this machine: the median of timed steps, after two warm-up ones
+    (a median, because one step slowed by the system would otherwise cost a variant steps)."""
     model, optimizer, config, batches = setup(profile, train_tokens, vocab_size, device, seed=0)
-    for step in range(2 + TIMING_STEPS):
-        if step == 2:
-            start = time.perf_counter()
+    times = []
+    for _ in range(2 + TIMING_STEPS):
+        start = time.perf_counter()
         optimizer_step(model, optimizer, no_scaler(device), batches, 1, config.grad_clip, device, "fp32")
-    return (time.perf_counter() - start) / TIMING_STEPS
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[2:])
 
 
 def no_scaler(device) -> torch.amp.GradScaler:

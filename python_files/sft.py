@@ -42,8 +42,10 @@ def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: 
 
 
 def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
-             progress: bool = True, distributed: Distributed = Distributed()) -> TrainResult:
-    """Start from the best pretraining checkpoint (or resume checkpoints/sft/last.pt)."""
+             progress: bool = True, distributed: Distributed = Distributed(),
+             checkpoints: Checkpoints | None = None) -> TrainResult:
+    """Start from the best pretraining checkpoint (or resume checkpoints/sft/last.pt, or the
+    last.pt of `checkpoints`: benchmarks/sft_settings.py compares settings in folders of its own)."""
     device = device or default_device()
     meta = read_sft_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
@@ -55,7 +57,8 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
     return train(model, conversation_windows(artifacts, "train", meta, profile, device, 2, distributed),
                  lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
                                               distributed),
-                 sft_config(profile, device), Checkpoints(artifacts.checkpoints("sft")), progress=progress,
+                 sft_config(profile, device), checkpoints or Checkpoints(artifacts.checkpoints("sft")),
+                 progress=progress,
                  distributed=distributed, trained_on=trained_on)
 
 

@@ -187,3 +187,21 @@ def test_running_out_of_gpu_memory_names_the_setting_to_lower(tmp_path, monkeypa
         train(model, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
               progress=False)
+
+
+def test_the_loss_scaler_unscales_and_steps_muon_and_adamw_together():
+    """fp16 training (a T4) scales the loss; both optimizers must see the true gradients."""
+    torch.manual_seed(0)
+    model = GPT(CONFIG)
+    optimizer = make_optimizer(model, TrainConfig(1, 1e-2, 0, optimizer="muon"), torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    inputs = torch.randint(0, 64, (2, 16))
+    scaler.scale(model(inputs, inputs)[1]).backward()
+    scaled = model.blocks[0].mlp.fc.weight.grad.clone()
+    scaler.unscale_(optimizer)
+    assert torch.allclose(model.blocks[0].mlp.fc.weight.grad * 1024.0, scaled)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    scaler.step(optimizer)
+    scaler.update()
+    moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert "blocks.0.mlp.fc.weight" in moved and "wte.weight" in moved   # Muon's and AdamW's

@@ -1,0 +1,58 @@
+"""Which fine-tuning settings give the best answers to the held-out questions.
+
+    python -m benchmarks.sft_settings [--settings 500:5e-4 1000:5e-4 500:1e-3]
+
+Each setting (steps:learning rate) fine-tunes the profile's pretrained model (stages 01-05 must
+have run) in a temporary folder, then answers the held-out test questions of stage 05 as
+notebook 07 does, and prints the rates with their 95% intervals side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from python_files.artifacts import Artifacts
+from python_files.checkpoint import Checkpoints, load_model
+from python_files.device import default_device
+from python_files.profiles import active_profile
+from python_files.qa_eval import answer_all, format_rate, summary_table
+from python_files.sft import finetune
+from python_files.sft_data import read_test_questions
+from python_files.tokenizer import TextTokenizer
+
+
+def parse_setting(text: str) -> tuple[int, float]:
+    steps, learning_rate = text.split(":")
+    return int(steps), float(learning_rate)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", default=["500:5e-4", "1000:5e-4", "500:1e-3"])
+    args = parser.parse_args()
+    profile = active_profile()
+    artifacts = Artifacts.for_profile(profile.name)
+    device = default_device()
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    questions = read_test_questions(artifacts)
+    print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
+    print(f"{'steps':>6} {'lr':>8} {'val loss':>9}  {'documented correct':<20} {'made-up IDK':<20} {'mean F1':>7}")
+    for text in args.settings:
+        steps, learning_rate = parse_setting(text)
+        setting = dataclasses.replace(profile, sft_steps=steps, sft_learning_rate=learning_rate)
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoints = Checkpoints(Path(folder))
+            result = finetune(setting, artifacts, device, progress=False, checkpoints=checkpoints)
+            model = load_model(checkpoints.best, device, tokenizer.sha256)
+        table = summary_table(answer_all(model, tokenizer, questions))
+        known, made_up = table["documented objects"], table["made-up objects"]
+        print(f"{steps:>6} {learning_rate:>8.0e} {result.best_val_loss:>9.3f}  "
+              f"{format_rate(known['correct'], known['correct_95']):<20} "
+              f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

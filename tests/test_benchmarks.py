@@ -1,0 +1,37 @@
+"""The ablation benchmark's pieces: how a variant is made, and how it is scored."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.ablations import ARCHITECTURE, GPT2, MODERN, variant, validation_bpb
+from python_files.model import GPT, GPTConfig
+from python_files.profiles import MEASURED_WINNERS, PROFILES
+
+
+def test_a_variant_changes_only_what_it_names():
+    cpu = PROFILES["cpu"]
+    faster = variant(cpu, {"n_layer": 6, "learning_rate_factor": 2.0})
+    assert faster.n_layer == 6 and faster.learning_rate == 2 * cpu.learning_rate
+    assert faster.n_embd == cpu.n_embd and faster.batch_size == cpu.batch_size
+    # each architecture row differs from GPT-2's layout in one setting, except the last two:
+    # all of them, and the winners the profiles use
+    rows = list(ARCHITECTURE.values())
+    assert rows[0] == GPT2 and rows[-2] == MODERN
+    assert all(sum(row[key] != GPT2[key] for key in GPT2) == 1 for row in rows[1:-2])
+    assert all(getattr(PROFILES[name], key) == value for name in PROFILES for key, value in rows[-1].items()
+               if key in MEASURED_WINNERS)
+
+
+def test_validation_bits_per_byte_cover_every_window_once():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, context_length=8, n_layer=1, n_head=2, n_embd=16))
+    tokens = np.random.default_rng(0).integers(0, 50, 8 * 37 + 5).astype(np.uint16)
+    windows = torch.from_numpy(tokens[:8 * 37 + 1].astype(np.int64))
+    inputs = torch.stack([windows[i * 8:(i + 1) * 8] for i in range(37)])
+    targets = torch.stack([windows[i * 8 + 1:(i + 1) * 8 + 1] for i in range(37)])
+    with torch.no_grad():
+        loss = model(inputs, targets)[1].item()
+    assert validation_bpb(model, tokens, 2.5, "cpu") == pytest.approx(loss / math.log(2) / 2.5, rel=1e-5)
