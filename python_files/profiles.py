@@ -111,7 +111,7 @@ PROFILES = {
         name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
         vocab_size=4096, bpe_train_bytes=2_000_000, tokenizer_train_bytes=10_000_000,
         n_layer=4, n_head=4, n_embd=192, context_length=256,
-        batch_size=16, grad_accum_steps=1, max_steps=1800, learning_rate=4e-3, warmup_steps=50,
+        batch_size=16, grad_accum_steps=1, max_steps=800, learning_rate=4e-3, warmup_steps=50,
         eval_interval=100, eval_batches=10, sft_steps=500, sft_learning_rate=5e-4,
         **MEASURED_WINNERS),
     "colab": Profile(

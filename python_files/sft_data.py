@@ -41,6 +41,16 @@ QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name}
                       "Can you describe {name}?"]
 UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
 OWN_SOURCE_LICENSES = {PYTHON_DOCS: "PSF License (Python's documentation)", "course": "written for this course"}
+# made-up names in training and validation, per documented object. Saying "I don't know
+# json.flatten_tree" takes copying a name the model never saw, a skill that needs many examples;
+# too many, and the model says "I don't know" about real objects too. Measured with the cpu
+# model (stage 05's files remade with each share, then notebook 07 or
+# `python -m benchmarks.sft_settings --settings 500:5e-4`): from a 1,800-step pretraining,
+# 0.1 gave 2% right "I don't know"s on the test names, 0.3 10%, 1.0 40%, 3.0 60%, while
+# documented objects went 21%, 19%, 19%, 12%; from the committed 800-step one, 0.5 gave
+# 32% and 20%, 1.0 47% and 17%, and 1.0 answered "What does json.dumps do?" with
+# "I don't know": 0.5 keeps the real names answered.
+UNKNOWN_SHARE = 0.5
 # parts of made-up names: real modules with functions they do not have
 MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
                  "encrypt", "summarize", "reverse", "upload", "translate"]
@@ -212,14 +222,14 @@ def split_names(names: list[str], val_fraction: float, test_fraction: float,
 
 
 def docs_questions(documents: list[Document], questions_per_object: int = 2,
-                   unknown_share: float = 0.1, val_fraction: float = 0.05,
+                   unknown_share: float = UNKNOWN_SHARE, val_fraction: float = 0.05,
                    test_fraction: float = 0.05, made_up_in_test: int = 120,
                    seed: int = SPLIT_SEED) -> dict[str, list[Question]]:
     """Questions about documented objects and about made-up ones, split by object.
 
     `unknown_share` of the documented objects' count in made-up names go to training and
     validation; `made_up_in_test` more to the test split, enough to measure the rate of
-    right "I don't know"s to within about +-6 points.
+    right "I don't know"s to within about +-9 points (+-5 near 90%).
     """
     summaries = documented_summaries(documents)
     if not summaries:
