@@ -20,7 +20,7 @@ from python_files.device import default_device
 from python_files.profiles import active_profile
 from python_files.qa_eval import answer_all, format_rate, summary_table
 from python_files.sft import finetune
-from python_files.sft_data import read_test_questions
+from python_files.sft_data import read_questions
 from python_files.tokenizer import TextTokenizer
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     artifacts = Artifacts.for_profile(profile.name)
     device = default_device()
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    questions = read_test_questions(artifacts)
+    questions = read_questions(artifacts, "test")
     print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
     print(f"{'steps':>6} {'lr':>8} {'val loss':>9}  {'documented correct':<20} {'made-up IDK':<20} {'mean F1':>7}")
     for text in args.settings:

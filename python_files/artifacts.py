@@ -87,13 +87,13 @@ class Artifacts:
     def sft_meta(self) -> Path:
         return self.sft_dir / "meta.json"
 
-    @property
-    def sft_test_questions(self) -> Path:
-        return self.sft_dir / "test_questions.jsonl"
+    def sft_questions(self, split: str) -> Path:
+        """The questions of `split` with their reference answers (tests and rewards check them)."""
+        return self.sft_dir / f"{split}_questions.jsonl"
 
     # stages 04 and 06
     def checkpoints(self, stage: str) -> Path:
-        """The folder of a training run: "pretrain" or "sft"."""
+        """The folder of a training run: "pretrain", "sft" or "reinforce"."""
         return self.root / "checkpoints" / stage
 
     # stage 07

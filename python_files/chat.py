@@ -287,11 +287,31 @@ def typed_lines() -> Iterator[str]:
             return
 
 
+CHECKPOINT_STAGES = {"sft": "06_sft", "reinforce": "06b_reinforcement", "pretrain": "04_pretraining"}
+
+
+def latest_chat_model(artifacts) -> tuple[Path, str]:
+    """The model to talk to and evaluate, and what it is: the end of reinforcement (06b) when
+    it ran after the last fine-tuning, otherwise the best fine-tuned checkpoint (06).
+
+    Reinforcement keeps its last state, not its lowest validation loss: that loss measures
+    how closely it still imitates the reference answers, which reinforcement trades for reward.
+    """
+    from .checkpoint import Checkpoints
+
+    finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
+    reinforced = Checkpoints(artifacts.checkpoints("reinforce")).last
+    if reinforced.exists() and reinforced.stat().st_mtime >= finetuned.stat().st_mtime:
+        return reinforced, "fine-tuned, then reinforced on its own answers (06b)"
+    return finetuned, "fine-tuned (06)"
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Chat in the terminal with the course's model.")
-    parser.add_argument("--checkpoint", default="sft",
-                        help="sft (the fine-tuned model, default), pretrain (the base model: it "
-                             "continues text), or the path of a .pt file")
+    parser.add_argument("--checkpoint", default="latest",
+                        help="latest (the newest fine-tuned model: after reinforcement when it ran, "
+                             "default), sft (the fine-tuned model), reinforce, pretrain (the base "
+                             "model: it continues text), or the path of a .pt file")
     parser.add_argument("--temperature", type=float, default=0.7, help="0: greedy (default 0.7)")
     parser.add_argument("--top-k", type=int, default=50)
     parser.add_argument("--top-p", type=float, default=None)
@@ -310,9 +330,12 @@ def open_session(args: argparse.Namespace):
 
     artifacts = Artifacts.for_profile(active_profile().name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    stages = {"sft": "06_sft", "pretrain": "04_pretraining"}
-    if args.checkpoint in stages:
-        path = artifacts.require(Checkpoints(artifacts.checkpoints(args.checkpoint)).best, stages[args.checkpoint])
+    if args.checkpoint == "latest":
+        path, _ = latest_chat_model(artifacts)
+    elif args.checkpoint in CHECKPOINT_STAGES:
+        folder = Checkpoints(artifacts.checkpoints(args.checkpoint))
+        path = artifacts.require(folder.last if args.checkpoint == "reinforce" else folder.best,
+                                 CHECKPOINT_STAGES[args.checkpoint])
     else:
         path = Path(args.checkpoint)
     model = load_model(path, default_device(), tokenizer.sha256)

@@ -8,6 +8,8 @@ understands three kinds of spec (the `corpus` field of a profile, or the
 `LLM_CORPUS` environment variable):
 
 - ``python-docs``: the documentation of the running Python installation (offline);
+- ``python-docs+packages``: that, and the documentation of the installed packages the course
+  requires (numpy, torch, ...): five times more text of the same kind, still offline;
 - ``hf:<name>`` for the corpora of `HUB_CORPORA` (``hf:fineweb-edu``, ``hf:gutenberg``, ...),
   or ``hf:<dataset id>`` / ``hf:<dataset id>:<config>`` for any hub dataset with a ``text``
   column, streamed;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import importlib.util
 import inspect
 import re
 import sysconfig
@@ -32,10 +35,18 @@ from .document import Document
 from .errors import CourseError
 
 PYTHON_DOCS = "python-docs"
+PACKAGE_DOCS = "package-docs"                       # the source of the packages' documents
+PYTHON_AND_PACKAGE_DOCS = "python-docs+packages"
 HUB_PREFIX = "hf:"
 
-# Folders of the standard library that hold tests, demos or third-party code, not documentation.
-SKIPPED_STDLIB_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
+# The packages the course requires, and the big ones they bring along (pandas with datasets,
+# IPython and tornado with jupyterlab): installed on every learner's machine, documented like
+# the standard library. sympy and networkx (installed with torch) are left out: mostly maths.
+COURSE_PACKAGES = ("numpy", "torch", "matplotlib", "datasets", "tokenizers", "huggingface_hub",
+                   "pandas", "IPython", "tornado", "jinja2", "fsspec")
+
+# Folders that hold tests, demos or third-party code, not documentation.
+SKIPPED_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
                        "turtledemo", "__pycache__", "lib2to3", "ensurepip", "idlelib"}
 # os.path is implemented in posixpath.py; learners know it by its public name.
 MODULE_ALIASES = {"posixpath": "os.path"}
@@ -63,6 +74,8 @@ def stream_corpus(spec: str, max_bytes: int | None = None,
     """
     if spec == PYTHON_DOCS:
         yield from evenly_spread(list(python_docs()), max_bytes)
+    elif spec == PYTHON_AND_PACKAGE_DOCS:
+        yield from evenly_spread(list(python_docs()) + list(package_docs()), max_bytes)
     elif spec.startswith(HUB_PREFIX) and cache_folder is not None:
         name = spec[len(HUB_PREFIX):]
         yield from cached_stream(lambda skip: hub_corpus(name, skip=skip), cache_folder, max_bytes)
@@ -113,12 +126,35 @@ def python_docs(stdlib_dir: str | Path | None = None) -> Iterator[Document]:
     yield from pydoc_topics()
 
 
+def package_docs(packages: Iterable[str] = COURSE_PACKAGES) -> Iterator[Document]:
+    """Docstrings of the installed `packages`, read from their source files like the stdlib's.
+
+    A package that is not installed is skipped: the corpus is a little smaller, not broken.
+    """
+    for package in packages:
+        root = package_folder(package)
+        if root is None:
+            continue
+        for path in sorted(root.rglob("*.py")):
+            module = module_name(path.relative_to(root.parent))
+            if module is not None:
+                yield from module_documents(path, module, source=PACKAGE_DOCS)
+
+
+def package_folder(package: str) -> Path | None:
+    """Where an installed package's files are, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def module_name(relative_path: Path) -> str | None:
     """`json/decoder.py` -> `json.decoder`; None for private, test and demo files."""
     parts = list(relative_path.with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    if not parts or any(part in SKIPPED_STDLIB_DIRS for part in relative_path.parts):
+    if not parts or any(part in SKIPPED_DIRS for part in relative_path.parts):
         return None
     if any(part.startswith("_") or "-" in part for part in parts):
         return None
@@ -126,22 +162,22 @@ def module_name(relative_path: Path) -> str | None:
     return MODULE_ALIASES.get(name, name)
 
 
-def module_documents(path: Path, module: str) -> Iterator[Document]:
+def module_documents(path: Path, module: str, source: str = PYTHON_DOCS) -> Iterator[Document]:
     """One document for the module, and one for each public class, function and method."""
     try:
-        with tokenize.open(path) as source:  # honours the file's encoding declaration
-            tree = ast.parse(source.read())
+        with tokenize.open(path) as file:  # honours the file's encoding declaration
+            tree = ast.parse(file.read())
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return  # a few stdlib files are templates or target other Python versions
-    yield from documented(tree, module, heading=f"Module {module}")
+    yield from documented(tree, module, source, heading=f"Module {module}")
     for node in tree.body:
         if is_public_definition(node):
-            yield from documented(node, f"{module}.{node.name}")
+            yield from documented(node, f"{module}.{node.name}", source)
             if isinstance(node, ast.ClassDef):
                 for member in node.body:
                     if is_public_definition(member):
                         yield from documented(member, f"{module}.{node.name}.{member.name}",
-                                              is_method=True)
+                                              source, is_method=True)
 
 
 def is_public_definition(node: ast.AST) -> bool:
@@ -149,7 +185,7 @@ def is_public_definition(node: ast.AST) -> bool:
     return isinstance(node, definitions) and not node.name.startswith("_")
 
 
-def documented(node: ast.AST, name: str, heading: str | None = None,
+def documented(node: ast.AST, name: str, source: str, heading: str | None = None,
                is_method: bool = False) -> Iterator[Document]:
     """A Document for `node` if it has a docstring: a heading line, a blank line, the text."""
     docstring = ast.get_docstring(node, clean=True)
@@ -158,7 +194,7 @@ def documented(node: ast.AST, name: str, heading: str | None = None,
     if heading is None:
         heading = f"class {name}" if isinstance(node, ast.ClassDef) else \
             f"{name}({signature(node, is_method)})"
-    yield Document(name=name, text=f"{heading}\n\n{docstring.strip()}", source=PYTHON_DOCS)
+    yield Document(name=name, text=f"{heading}\n\n{docstring.strip()}", source=source)
 
 
 def signature(function: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool) -> str:

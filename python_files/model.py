@@ -236,7 +236,8 @@ class GPT(nn.Module):
         """Logits (B, T, vocab) for token ids (B, T); with `targets`, also the mean loss.
 
         `loss_mask` (B, T) of 0/1 restricts the loss to some positions: supervised
-        fine-tuning learns only from the assistant's tokens. With a `cache`, `idx` continues
+        fine-tuning learns only from the assistant's tokens (reinforcement puts a weight of
+        any sign there: see reinforce.py). With a `cache`, `idx` continues
         the tokens already in it.
         """
         B, T = idx.shape
@@ -276,8 +277,10 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
                              reduction="none")
     if loss_mask is None:
         return losses.mean()
-    mask = loss_mask.reshape(-1).to(losses.dtype)
-    return (losses * mask).sum() / mask.sum().clamp(min=1)
+    # a 0/1 mask gives the mean over the positions it keeps; weights of any sign (reinforcement:
+    # an answer's reward minus its group's mean) give the weighted sum over the total weight
+    weights = loss_mask.reshape(-1).to(losses.dtype)
+    return (losses * weights).sum() / weights.abs().sum().clamp(min=1)
 
 
 def parameter_count(config: GPTConfig) -> int:

@@ -35,12 +35,16 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
+from .corpus import PACKAGE_DOCS
 from .document import Document
 from .errors import CourseError
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
 BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
+# Extra reading that never goes to validation: with `python-docs+packages`, validation holds
+# the same Python documentation as with `python-docs`, so the two runs compare on one figure.
+TRAIN_ONLY_SOURCES = {PACKAGE_DOCS}
 
 
 # --- cleaning and hashing --------------------------------------------------------------------
@@ -196,6 +200,7 @@ class DocumentRouter:
 
     A corpus of a few documents may have none in the held-out share; so the train document
     nearest to it is held back until the end, and goes to validation if nothing else did.
+    Documents of `TRAIN_ONLY_SOURCES` always go to training.
     """
     writers: dict[str, TokenFileWriter]
     val_fraction: float
@@ -215,10 +220,12 @@ class DocumentRouter:
             else:
                 self.seen.add(hash_)
                 self.sources[batch.sources[index]] += 1
-                self.route(hash_, ids, batch.text_bytes[index])
+                self.route(hash_, ids, batch.text_bytes[index], batch.sources[index])
 
-    def route(self, hash_: int, ids: np.ndarray, text_bytes: int) -> None:
-        if is_validation(hash_, self.val_fraction):
+    def route(self, hash_: int, ids: np.ndarray, text_bytes: int, source: str) -> None:
+        if source in TRAIN_ONLY_SOURCES:
+            self.writers["train"].append(ids, text_bytes)
+        elif is_validation(hash_, self.val_fraction):
             self.writers["val"].append(ids, text_bytes)
         elif self.held_back is None or hash_ < self.held_back[0]:
             if self.held_back is not None:

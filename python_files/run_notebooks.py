@@ -82,8 +82,9 @@ def main() -> int:
     artifacts = Artifacts.for_profile(profile.name)
     print(f"all done in {(time.perf_counter() - started) / 60:.1f} min; artifacts in {artifacts.shown_root}/")
     if artifacts.eval_results.exists():
-        table = json.loads(artifacts.eval_results.read_text(encoding="utf-8"))["table"]
-        print(f"\nheld-out evaluation (07_sampling):\n{format_table(table)}")
+        results = json.loads(artifacts.eval_results.read_text(encoding="utf-8"))
+        print(f"\nheld-out evaluation (07_sampling) of the {results.get('model', 'fine-tuned')} model:\n"
+              f"{format_table(results['table'])}")
     return 0
 
 

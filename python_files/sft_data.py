@@ -8,8 +8,9 @@ train, validation and test, so the test questions are about objects whose questi
 never saw in fine-tuning: notebook 07 measures on them.
 
 Files, per split: ``<split>.bin`` (token ids), ``<split>_mask.bin`` (1 where the model
-learns), ``<split>_starts.bin`` (where each conversation begins), and ``meta.json``; the test
-questions with their reference answers go to ``test_questions.jsonl``.
+learns), ``<split>_starts.bin`` (where each conversation begins), ``<split>_questions.jsonl``
+(the questions about objects with their reference answers: notebook 07 scores the test ones,
+reinforcement rewards answers to the train ones), and ``meta.json``.
 """
 
 from __future__ import annotations
@@ -403,10 +404,10 @@ def write_array(path, array: np.ndarray) -> None:
         array.tofile(temporary)
 
 
-def prepare_sft_data(conversations: dict[str, list[Conversation]], test_questions: list[Question],
+def prepare_sft_data(conversations: dict[str, list[Conversation]], questions: dict[str, list[Question]],
                      tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
                      mixture_report: dict | None = None) -> dict:
-    """Write the token, mask and start files of every split, the test questions, and meta.json.
+    """Write the token, mask and start files of every split, the questions, and meta.json.
 
     meta.json lists every source of the training split with its share of the conversations
     (and, for hub sources, rows read, duplicates dropped, weight and license).
@@ -417,11 +418,11 @@ def prepare_sft_data(conversations: dict[str, list[Conversation]], test_question
     with exclusive(artifacts.sft_dir, artifacts.show(artifacts.sft_dir)):
         remove_stale_temporaries(artifacts.sft_dir)   # left by a run that was killed
         artifacts.sft_meta.unlink(missing_ok=True)    # the old files are being replaced
-        return write_sft_data(conversations, test_questions, tokenizer, artifacts, context_length,
+        return write_sft_data(conversations, questions, tokenizer, artifacts, context_length,
                               mixture_report or {})
 
 
-def write_sft_data(conversations: dict[str, list[Conversation]], test_questions: list[Question],
+def write_sft_data(conversations: dict[str, list[Conversation]], questions: dict[str, list[Question]],
                    tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
                    mixture_report: dict) -> dict:
     meta = {"dtype": token_dtype(tokenizer.vocab_size).name, "tokenizer_sha256": tokenizer.sha256,
@@ -435,8 +436,9 @@ def write_sft_data(conversations: dict[str, list[Conversation]], test_questions:
                               "license": OWN_SOURCE_LICENSES.get(name, ""),
                               **mixture_report.get(name, {})}
                        for name, count in train_sources.items()}
-    atomic_write_text(artifacts.sft_test_questions,
-                      "".join(json.dumps(q.__dict__) + "\n" for q in test_questions))
+    for split, split_questions in questions.items():
+        atomic_write_text(artifacts.sft_questions(split),
+                          "".join(json.dumps(q.__dict__) + "\n" for q in split_questions))
     atomic_write_text(artifacts.sft_meta, json.dumps(meta, indent=2))
     return meta
 
@@ -458,6 +460,12 @@ def open_sft_split(artifacts: Artifacts, split: str, meta: dict) -> tuple[np.nda
     return tokens, mask, starts
 
 
-def read_test_questions(artifacts: Artifacts) -> list[Question]:
-    path = artifacts.require(artifacts.sft_test_questions, "05_sft_data")
-    return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
+def read_questions(artifacts: Artifacts, split: str) -> list[Question]:
+    path = artifacts.require(artifacts.sft_questions(split), "05_sft_data")
+    return [question_from_json(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def question_from_json(line: str) -> Question:
+    fields = json.loads(line)
+    follow_up = fields.pop("follow_up")     # JSON has no tuples: the pair comes back as a list
+    return Question(**fields, follow_up=tuple(follow_up) if follow_up else None)

@@ -244,6 +244,9 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
         state.step += 1
         record = {"step": state.step, "train_loss": train_loss, "lr": lr,
                   "seconds": round(time.perf_counter() - started, 2)}
+        # what the batches measured while they were made (reinforcement: the answers' mean reward)
+        record.update({name: mean_over_processes(value, distributed, device)
+                       for name, value in getattr(train_batches, "report", dict)().items()})
         evaluating = state.step % config.eval_interval == 0 or state.step == config.max_steps
         if evaluating:
             record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,

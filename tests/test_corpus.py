@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from python_files.corpus import (PYTHON_DOCS, has_gutenberg_markers, hub_corpus, hub_documents,
-                                 load_corpus, paragraph_chunks, strip_gutenberg_license,
-                                 python_docs)
+from python_files.corpus import (PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS,
+                                 has_gutenberg_markers, hub_corpus, hub_documents, load_corpus,
+                                 package_docs, paragraph_chunks, python_docs,
+                                 strip_gutenberg_license)
 from python_files.errors import CourseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -54,6 +55,22 @@ def test_python_docs_reads_public_docstrings_with_qualified_names(fake_stdlib):
     assert by_name["shapes.area"] == "shapes.area(shape, *, unit='cm')\n\nReturn the area of shape."
     assert by_name["shapes.Circle.scale"].startswith("shapes.Circle.scale(factor)\n")
     assert by_name["shapes"] == "Module shapes\n\nShapes and their areas."
+
+
+def test_package_docs_reads_installed_packages_without_importing_them(fake_stdlib, monkeypatch):
+    monkeypatch.syspath_prepend(str(fake_stdlib))   # `shapes` is now an installed package
+    documents = list(package_docs(["shapes", "no_such_package_is_installed"]))
+    assert [d.name for d in documents] == ["shapes", "shapes.area", "shapes.Circle",
+                                           "shapes.Circle.scale"]
+    assert {d.source for d in documents} == {PACKAGE_DOCS}
+
+
+def test_the_packages_corpus_is_the_python_docs_and_more():
+    python_only = load_corpus(PYTHON_DOCS)
+    with_packages = load_corpus(PYTHON_AND_PACKAGE_DOCS)
+    assert with_packages[:len(python_only)] == python_only
+    assert {d.source for d in with_packages[len(python_only):]} == {PACKAGE_DOCS}
+    assert any(d.name.startswith("torch.") for d in with_packages)
 
 
 def test_python_docs_is_deterministic(fake_stdlib):

@@ -16,11 +16,21 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
 
 
+LESSONS = [nb for nb in NOTEBOOKS if not nb.stem.endswith("solutions")]
+
+
+def solutions_of(lesson):
+    """06b_reinforcement.ipynb -> 06b_solutions.ipynb, in the same folder."""
+    return lesson.with_name(lesson.name.split("_")[0] + "_solutions.ipynb")
+
+
 def test_the_stage_notebooks_are_found_in_course_order():
     folders = list(dict.fromkeys(nb.parent.name for nb in NOTEBOOKS))
     assert [folder[:2] for folder in folders] == ["01", "02", "03", "04", "05", "06", "07"]
-    assert all(NOTEBOOKS.index(nb) < NOTEBOOKS.index(nb.with_name(nb.name[:3] + "solutions.ipynb"))
-               for nb in NOTEBOOKS if not nb.stem.endswith("solutions")), "each lesson runs before its solutions"
+    assert [nb.name for nb in NOTEBOOKS if nb.parent.name == "06_sft"] == [
+        "06_sft.ipynb", "06_solutions.ipynb", "06b_reinforcement.ipynb", "06b_solutions.ipynb"]
+    assert all(NOTEBOOKS.index(nb) < NOTEBOOKS.index(solutions_of(nb)) for nb in LESSONS), \
+        "each lesson runs before its solutions"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -45,15 +55,11 @@ def test_each_notebook_sets_up_colab_and_ends_with_checks(path):
     assert "".join(cells[-1]["source"]).count("assert ") >= 3
 
 
-STAGES = sorted({nb.parent for nb in NOTEBOOKS})
-
-
-@pytest.mark.parametrize("folder", STAGES, ids=lambda p: p.name)
-def test_each_stage_ends_with_exercises_whose_solutions_the_tests_run(folder):
-    lessons = [nb for nb in NOTEBOOKS if nb.parent == folder and not nb.stem.endswith("solutions")]
-    solutions = folder / f"{folder.name[:2]}_solutions.ipynb"
-    assert len(lessons) == 1 and solutions in NOTEBOOKS, "a lesson and its solutions, both collected by pytest"
-    cells = json.loads(lessons[0].read_text(encoding="utf-8"))["cells"]
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
+def test_each_lesson_ends_with_exercises_whose_solutions_the_tests_run(lesson):
+    solutions = solutions_of(lesson)
+    assert solutions in NOTEBOOKS, "a lesson and its solutions, both collected by pytest"
+    cells = json.loads(lesson.read_text(encoding="utf-8"))["cells"]
     exercises = "".join(cells[-1]["source"])
     assert cells[-1]["cell_type"] == "markdown" and exercises.startswith("## Exercises")
     assert 3 <= len(re.findall(r"^\d\. ", exercises, re.MULTILINE)) <= 5

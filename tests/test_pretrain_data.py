@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
+from python_files.corpus import PACKAGE_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
@@ -91,6 +92,18 @@ def test_a_bigger_corpus_never_moves_a_document_to_the_other_split(tokenizer, tm
     prepare(documents(TEXTS), tokenizer, big)
     for split in ("train", "val"):
         assert set(documents_in(small, split, tokenizer)) <= set(documents_in(big, split, tokenizer))
+
+
+def test_package_documents_only_go_to_training(tokenizer, tmp_path):
+    """Adding the packages' documentation leaves validation as it was: the same documents."""
+    python_only, with_packages = Artifacts(tmp_path / "p", "p"), Artifacts(tmp_path / "pk", "pk")
+    extra = [f"Package document {i} about topic {i % 5}." for i in range(60)]
+    assert any(is_validation(text_hash(t), 0.1) for t in extra), "some would go to val by hash"
+    prepare(documents(), tokenizer, python_only)
+    prepare(documents() + [Document(f"pkg{i}", t, PACKAGE_DOCS) for i, t in enumerate(extra)],
+            tokenizer, with_packages)
+    assert documents_in(with_packages, "val", tokenizer) == documents_in(python_only, "val", tokenizer)
+    assert set(extra) <= set(documents_in(with_packages, "train", tokenizer))
 
 
 def test_two_documents_are_enough_for_both_splits(tokenizer, tmp_path):

@@ -14,7 +14,7 @@ from python_files.profiles import MixtureSource
 from python_files.sft_data import (COURSE_CONVERSATIONS, SMALL_TALK_COPIES, Conversation, all_conversations,
                                    docs_questions, docstring_sentences, docstring_summary, follow_up,
                                    left_out, made_up_names, mixture_plan, one_edit, open_sft_split,
-                                   own_conversations, prepare_sft_data, read_sft_meta, read_test_questions)
+                                   own_conversations, prepare_sft_data, read_questions, read_sft_meta)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
 
@@ -121,7 +121,7 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
     long_one = Conversation([{"role": "user", "content": "word " * 400},
                              {"role": "assistant", "content": "ok"}], "test")
     conversations["val"].append(long_one)
-    meta = prepare_sft_data(conversations, questions["test"], tokenizer, artifacts, context_length=256)
+    meta = prepare_sft_data(conversations, questions, tokenizer, artifacts, context_length=256)
     assert read_sft_meta(artifacts) == meta
     tokens, mask, starts = open_sft_split(artifacts, "train", meta)
     end_of_text = tokenizer.special_id("<|endoftext|>")
@@ -133,7 +133,8 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
     assert meta["splits"]["train"]["sources"] == {PYTHON_DOCS: len(questions["train"]),
                                                   "course": len(COURSE_CONVERSATIONS) * SMALL_TALK_COPIES}
     assert meta["splits"]["val"]["dropped"] == 1
-    assert read_test_questions(artifacts) == questions["test"]
+    assert read_questions(artifacts, "test") == questions["test"]
+    assert read_questions(artifacts, "train") == questions["train"]   # follow-ups too
 
 
 def test_an_unknown_hub_source_is_named():
@@ -161,7 +162,7 @@ def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_pa
     in_train = [c for c in conversations["train"] if c.source == "alpaca"]
     assert len(in_val) == kept // 20
     assert len(in_train) == round((kept - len(in_val)) * 1.5)   # weight 1.5: half are seen twice
-    meta = prepare_sft_data(conversations, questions["test"], tokenizer, Artifacts(tmp_path, "a"), 256, report)
+    meta = prepare_sft_data(conversations, questions, tokenizer, Artifacts(tmp_path, "a"), 256, report)
     assert meta["mixture"]["alpaca"]["license"].endswith("(non-commercial)")
     assert sum(row["share"] for row in meta["mixture"].values()) == pytest.approx(1.0)
 

@@ -1,0 +1,65 @@
+"""Which reinforcement settings improve the held-out answers, if any.
+
+    python -m benchmarks.reinforce_settings [--settings grpo:5e-5:60 rejection:5e-5:60]
+
+Each setting (method:learning rate:steps) runs reinforcement from the profile's fine-tuned
+model (notebooks 01-06 must have run) in a temporary folder, then answers the held-out test
+questions as notebook 07 does. The first row is the fine-tuned model itself: the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from python_files.artifacts import Artifacts
+from python_files.checkpoint import Checkpoints, load_model, read_log
+from python_files.device import default_device
+from python_files.profiles import active_profile
+from python_files.qa_eval import answer_all, format_rate, summary_table
+from python_files.reinforce import reinforce
+from python_files.sft_data import read_questions
+from python_files.tokenizer import TextTokenizer
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def held_out_row(model, tokenizer: TextTokenizer, questions) -> str:
+    table = summary_table(answer_all(model, tokenizer, questions))
+    known, made_up = table["documented objects"], table["made-up objects"]
+    return (f"{format_rate(known['correct'], known['correct_95']):<20} "
+            f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", default=["grpo:5e-5:60", "rejection:5e-5:60"])
+    args = parser.parse_args()
+    profile = active_profile()
+    artifacts = Artifacts.for_profile(profile.name)
+    device = default_device()
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    questions = read_questions(artifacts, "test")
+    finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
+    print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
+    print(f"{'setting':<22} {'reward first/last 10':>20}  {'documented correct':<20} {'made-up IDK':<20} {'mean F1':>7}")
+    print(f"{'fine-tuned (06)':<22} {'':>20}  {held_out_row(load_model(finetuned, device), tokenizer, questions)}", flush=True)
+    for text in args.settings:
+        method, learning_rate, steps = text.split(":")
+        setting = dataclasses.replace(profile, rl_method=method, rl_learning_rate=float(learning_rate),
+                                      rl_steps=int(steps))
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoints = Checkpoints(Path(folder))
+            reinforce(setting, artifacts, device, progress=False, checkpoints=checkpoints)
+            rewards = [line["reward"] for line in read_log(checkpoints.log)]
+            model = load_model(checkpoints.last, device)
+        curve = f"{mean(rewards[:10]):.2f} -> {mean(rewards[-10:]):.2f}"
+        print(f"{text:<22} {curve:>20}  {held_out_row(model, tokenizer, questions)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
