@@ -292,17 +292,19 @@ CHECKPOINT_STAGES = {"sft": "06_sft", "reinforce": "06b_reinforcement", "pretrai
 
 def latest_chat_model(artifacts) -> tuple[Path, str]:
     """The model to talk to and evaluate, and what it is: the end of reinforcement (06b) when
-    it ran after the last fine-tuning, otherwise the best fine-tuned checkpoint (06).
+    it started from the current fine-tuned model, otherwise the best fine-tuned checkpoint (06).
 
     Reinforcement keeps its last state, not its lowest validation loss: that loss measures
     how closely it still imitates the reference answers, which reinforcement trades for reward.
     """
-    from .checkpoint import Checkpoints
+    from .checkpoint import Checkpoints, file_sha256, load_checkpoint
 
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
     reinforced = Checkpoints(artifacts.checkpoints("reinforce")).last
-    if reinforced.exists() and reinforced.stat().st_mtime >= finetuned.stat().st_mtime:
-        return reinforced, "fine-tuned, then reinforced on its own answers (06b)"
+    if reinforced.exists():
+        checkpoint = load_checkpoint(reinforced)
+        if checkpoint.get("trained_on", {}).get("fine-tuned model") == file_sha256(finetuned):
+            return reinforced, f"fine-tuned, then reinforced for {checkpoint['step']} steps (06b)"
     return finetuned, "fine-tuned (06)"
 
 
@@ -322,7 +324,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def open_session(args: argparse.Namespace):
-    """The chat (or, for a base model, the completion) that the arguments ask for."""
+    """The chat (or, for a base model, the completion) that the arguments ask for, and the
+    model's description."""
     from .artifacts import Artifacts
     from .checkpoint import Checkpoints, load_model
     from .device import default_device
@@ -330,8 +333,9 @@ def open_session(args: argparse.Namespace):
 
     artifacts = Artifacts.for_profile(active_profile().name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    description = args.checkpoint
     if args.checkpoint == "latest":
-        path, _ = latest_chat_model(artifacts)
+        path, description = latest_chat_model(artifacts)
     elif args.checkpoint in CHECKPOINT_STAGES:
         folder = Checkpoints(artifacts.checkpoints(args.checkpoint))
         path = artifacts.require(folder.last if args.checkpoint == "reinforce" else folder.best,
@@ -342,17 +346,17 @@ def open_session(args: argparse.Namespace):
     sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
     check_sampling(args.temperature, args.top_k, args.top_p)
     if args.checkpoint == "pretrain":
-        return Completion(model, tokenizer, args.max_new_tokens, **sampling)
-    return ChatSession(model, tokenizer, args.system, args.max_new_tokens, **sampling)
+        return Completion(model, tokenizer, args.max_new_tokens, **sampling), description
+    return ChatSession(model, tokenizer, args.system, args.max_new_tokens, **sampling), description
 
 
 @sentence_on_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
-    session = open_session(args)
+    session, description = open_session(args)
     interactive = sys.stdin.isatty()
     if interactive:
-        print(f"Chatting with the {args.checkpoint} model (temperature {args.temperature:g}, top-k "
+        print(f"Chatting with the {description} model (temperature {args.temperature:g}, top-k "
               f"{args.top_k}). {COMMANDS}.")
     run_chat(session, typed_lines() if interactive else sys.stdin, interactive)
 

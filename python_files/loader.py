@@ -20,7 +20,8 @@ VALIDATION_SEED = 0   # every evaluation reads the same validation windows
 class Batch(NamedTuple):
     inputs: torch.Tensor                 # (batch, context) token ids
     targets: torch.Tensor                # the same windows, one token later
-    loss_mask: torch.Tensor | None       # 1 where the target counts (SFT), None: everywhere
+    loss_mask: torch.Tensor | None       # 1 where the target counts (SFT), None: everywhere;
+                                         # reinforcement: the answer's weight, of either sign
 
 
 class RandomWindows:
@@ -72,6 +73,10 @@ class RandomWindows:
         if self.loss_mask is not None:
             mask = self.to_device(self.windows(self.loss_mask, starts))[:, 1:]
         return Batch(windows[:, :-1], windows[:, 1:], mask)
+
+    def report(self) -> dict:
+        """Nothing to add to the training log: the windows are data, not measurements."""
+        return {}
 
     def windows(self, array: np.ndarray, starts: np.ndarray) -> torch.Tensor:
         length = self.context_length + 1

@@ -278,7 +278,9 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     if loss_mask is None:
         return losses.mean()
     # a 0/1 mask gives the mean over the positions it keeps; weights of any sign (reinforcement:
-    # an answer's reward minus its group's mean) give the weighted sum over the total weight
+    # an answer's reward minus its group's mean, on each of its tokens) give the weighted sum
+    # over the total weight: longer answers count more, and the scale of the rewards cancels
+    # out (GRPO divides by their spread for the same reason)
     weights = loss_mask.reshape(-1).to(losses.dtype)
     return (losses * weights).sum() / weights.abs().sum().clamp(min=1)
 

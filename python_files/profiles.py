@@ -56,11 +56,11 @@ class Profile:
     sft_steps: int
     sft_learning_rate: float
     sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
-    # reinforcement by sampling (see reinforce.py): each step samples rl_samples answers to
-    # each of rl_questions_per_step fine-tuning questions
+    # reinforcement by sampling (see reinforce.py): each batch samples rl_samples answers to
+    # each of rl_questions_per_batch fine-tuning questions (grad_accum_steps batches a step)
     rl_steps: int = 0
     rl_learning_rate: float = 1e-5
-    rl_questions_per_step: int = 8
+    rl_questions_per_batch: int = 8
     rl_samples: int = 8
     rl_method: str = "grpo"         # or "rejection"
     tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
@@ -113,7 +113,7 @@ PROFILES = {
         n_layer=2, n_head=2, n_embd=64, context_length=128,
         batch_size=16, grad_accum_steps=1, max_steps=150, learning_rate=1e-2, warmup_steps=10,
         eval_interval=50, eval_batches=4, sft_steps=60, sft_learning_rate=1e-3,
-        rl_steps=4, rl_learning_rate=1e-4, rl_questions_per_step=2, rl_samples=4,
+        rl_steps=4, rl_learning_rate=1e-4, rl_questions_per_batch=2, rl_samples=4,
         tokenize_workers=2, **MEASURED_WINNERS),
     "cpu": Profile(
         name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
@@ -121,7 +121,7 @@ PROFILES = {
         n_layer=4, n_head=4, n_embd=192, context_length=256,
         batch_size=16, grad_accum_steps=1, max_steps=800, learning_rate=4e-3, warmup_steps=50,
         eval_interval=100, eval_batches=10, sft_steps=500, sft_learning_rate=5e-4,
-        rl_steps=60, rl_learning_rate=5e-5, rl_questions_per_step=8, rl_samples=8,
+        rl_steps=240, rl_learning_rate=5e-5, rl_questions_per_batch=8, rl_samples=8,
         **MEASURED_WINNERS),
     "colab": Profile(
         name="colab", corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
@@ -129,7 +129,7 @@ PROFILES = {
         n_layer=8, n_head=8, n_embd=512, context_length=512,
         batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200,
         eval_interval=250, eval_batches=50, sft_steps=2000, sft_learning_rate=2e-4,
-        sft_mixture=COLAB_MIXTURE, rl_steps=200, rl_learning_rate=2e-5, rl_questions_per_step=16,
+        sft_mixture=COLAB_MIXTURE, rl_steps=200, rl_learning_rate=2e-5, rl_questions_per_batch=4,
         sample_prompt="The most important thing about", **MEASURED_WINNERS),
     "gpu": Profile(
         name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
@@ -138,7 +138,7 @@ PROFILES = {
         batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
         warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
         sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE, rl_steps=400, rl_learning_rate=1e-5,
-        rl_questions_per_step=32, sample_prompt="The most important thing about", **MEASURED_WINNERS),
+        rl_questions_per_batch=2, sample_prompt="The most important thing about", **MEASURED_WINNERS),
 }
 
 

@@ -6,7 +6,7 @@ first sentence, or, for an object that does not exist, 1 for an "I don't know" t
 Then the model learns from its own answers, each weighted (`answer_weights`):
 
 - **rejection sampling**: weight 1 on the best answer of a question when its reward reaches
-  `threshold`, 0 on the others. This is fine-tuning on the model's own good answers.
+  the bar of a correct answer, 0 on the others. This is fine-tuning on its own good answers.
 - **group-relative policy gradient** (a simplified GRPO): weight = the answer's reward minus
   the mean reward of the answers to the same question. Answers better than their group become
   more likely, worse ones less likely; when all answers are equally good, nothing is learned.
@@ -14,8 +14,8 @@ Then the model learns from its own answers, each weighted (`answer_weights`):
 Both are the fine-tuning loss with a weight per answer, so the loop is `train.train` once
 more: only the batches differ. They are sampled from the model being trained, anew at every
 step (`SampledAnswers`), and the loss weighs each answer token's cross-entropy by its answer's
-weight (see `model.masked_cross_entropy`). Checkpoints, resume, Ctrl-C and the log are the
-loop's; the log also gets each step's mean reward.
+weight (see `model.masked_cross_entropy`). Checkpoints, resume, Ctrl-C, several processes and
+the log are the loop's; the log also gets each step's mean rewards.
 
     LLM_PROFILE=cpu python -m python_files.reinforce
 """
@@ -23,6 +23,7 @@ loop's; the log also gets each step's mean reward.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import torch
 
@@ -32,10 +33,11 @@ from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
 from .distributed import Distributed, run_in_every_process
 from .errors import CourseError, sentence_on_error
-from .loader import Batch
+from .loader import VALIDATION_SEED, Batch
 from .model import GPT, KVCache
+from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
-from .qa_eval import says_it_does_not_know, token_f1
+from .qa_eval import CORRECT_F1, score
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
@@ -43,20 +45,25 @@ from .train import TrainConfig, TrainResult, train
 
 METHODS = ("rejection", "grpo")
 MAX_ANSWER_TOKENS = 64     # a docstring's first sentence fits; a rambling answer is cut here
+SAMPLING_TEMPERATURE = 1.0  # the model's own distribution: what policy gradient assumes
 
 
 def reward(question: Question, answer: str) -> float:
-    """How good `answer` is, from 0 to 1, checked against the reference, not judged by a model."""
-    if question.known:
-        return token_f1(answer, question.answer)
-    return float(says_it_does_not_know(answer, question.name))
+    """How good `answer` is, from 0 to 1, checked against the reference as notebook 07 checks
+    it: the token F1 for a documented object, 1 or 0 for a made-up one."""
+    scored = score(question, answer)
+    return scored.f1 if question.known else float(scored.correct)
 
 
-def answer_weights(rewards: list[float], method: str, threshold: float) -> list[float]:
+def answer_weights(rewards: list[float], method: str) -> list[float]:
     """The weight of each answer to one question in the loss (see the module's docstring)."""
+    if method not in METHODS:
+        raise CourseError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+    if max(rewards) == min(rewards):
+        return [0.0] * len(rewards)   # exactly: r - mean would leave rounding crumbs like 1e-17
     if method == "rejection":
         best = max(range(len(rewards)), key=rewards.__getitem__)
-        return [float(i == best and rewards[i] >= threshold) for i in range(len(rewards))]
+        return [float(i == best and rewards[i] >= CORRECT_F1) for i in range(len(rewards))]
     mean = sum(rewards) / len(rewards)
     return [r - mean for r in rewards]
 
@@ -73,80 +80,128 @@ def sample_answers(model: GPT, prompt: list[int], count: int, max_new_tokens: in
     model_input = torch.tensor([prompt] * count, device=device)
     answers: list[list[int]] = [[] for _ in range(count)]
     finished = [False] * count
-    for _ in range(min(max_new_tokens, model.config.context_length - len(prompt))):
-        logits, _ = model(model_input, cache=cache)
-        probabilities = (logits[:, -1].float() / temperature).softmax(dim=-1)
-        model_input = torch.multinomial(probabilities, 1, generator=generator)
-        for answer, token in enumerate(model_input.flatten().tolist()):
-            if not finished[answer]:
-                answers[answer].append(token)
-                finished[answer] = token == end_id
-        if all(finished):
-            break
-    model.train(was_training)
+    try:
+        for _ in range(min(max_new_tokens, model.config.context_length - len(prompt))):
+            logits, _ = model(model_input, cache=cache)
+            probabilities = (logits[:, -1].float() / temperature).softmax(dim=-1)
+            model_input = torch.multinomial(probabilities, 1, generator=generator)
+            for answer, token in enumerate(model_input.flatten().tolist()):
+                if not finished[answer]:
+                    answers[answer].append(token)
+                    finished[answer] = token == end_id
+            if all(finished):
+                break
+    finally:
+        model.train(was_training)
     return answers
+
+
+@dataclass
+class Group:
+    """The answers sampled to one question, and their rewards."""
+    question: Question
+    prompt: list[int]
+    answers: list[list[int]]     # token ids, each ending with <|end|> unless it was cut
+    texts: list[str]
+    rewards: list[float]
+
+
+def sample_group(model: GPT, tokenizer: TextTokenizer, question: Question, samples: int,
+                 generator: torch.Generator, temperature: float = SAMPLING_TEMPERATURE) -> Group:
+    """`samples` answers to `question`, scored. An answer cut before its end token gets 0:
+    an answer that never stops is not an answer, and must not be learned as one."""
+    end_id = tokenizer.special_id(END_OF_TURN)
+    prompt = render_prompt([{"role": "user", "content": question.question}], tokenizer)
+    answers = sample_answers(model, prompt, samples, MAX_ANSWER_TOKENS, temperature, end_id, generator)
+    texts = [tokenizer.decode(answer, skip_special=True).strip() for answer in answers]
+    rewards = [reward(question, text) if answer[-1:] == [end_id] else 0.0
+               for answer, text in zip(answers, texts)]
+    return Group(question, prompt, answers, texts, rewards)
+
+
+def alternating(questions: list[Question], seed: int) -> list[Question]:
+    """The documented and the made-up questions, shuffled, in turn (the fewer repeated).
+
+    The fine-tuning set asks about four documented objects for each made-up one; in those
+    proportions the low rewards of the documented answers taught the model to stop saying
+    "I don't know" altogether (measured: see the README).
+    """
+    rng = random.Random(seed)
+    known = sorted((q for q in questions if q.known), key=lambda q: (q.name, q.question))
+    made_up = sorted((q for q in questions if not q.known), key=lambda q: (q.name, q.question))
+    rng.shuffle(known)
+    rng.shuffle(made_up)
+    if not known or not made_up:
+        return known + made_up
+    return [q for i in range(max(len(known), len(made_up)))
+            for q in (known[i % len(known)], made_up[i % len(made_up)])]
 
 
 class SampledAnswers:
     """Batches for `train.train` made of the model's own answers, weighted by their rewards.
 
-    Step k takes the next `questions_per_step` questions of a shuffled cycle through
-    `questions`, samples `samples` answers to each with a generator seeded by (seed, k), and
-    returns the answers with a weight other than 0 as one padded batch: inputs, targets, and
-    the weights where a loss mask would be. Like `loader.RandomWindows`, batch k is the same
-    whatever the number of processes (process `rank` takes every `world_size`-th question),
-    and `seek` continues a resumed run.
+    Batch k takes the k-th `questions_per_batch` questions of a cycle through `questions`
+    (documented and made-up in turn), samples `samples` answers to each with a generator seeded
+    by (seed, k), and returns the answers of weight other than 0 as one padded batch: inputs,
+    targets, and the weights where fine-tuning has its loss mask. As with
+    `loader.RandomWindows`, batch k is the same whatever the number of processes (process
+    `rank` draws batches rank, rank + world_size, ...), and `seek` continues a resumed run.
     """
 
     def __init__(self, model: GPT, tokenizer: TextTokenizer, questions: list[Question],
-                 questions_per_step: int, samples: int, method: str, threshold: float = 0.5,
-                 temperature: float = 1.0, seed: int = 3, rank: int = 0, world_size: int = 1):
+                 questions_per_batch: int, samples: int, method: str, seed: int = 3,
+                 rank: int = 0, world_size: int = 1):
         if method not in METHODS:
             raise CourseError(f"method={method!r} is not one of {', '.join(METHODS)}.")
         if not questions:
             raise CourseError("There are no fine-tuning questions to learn from: run 05_sft_data.")
+        if questions_per_batch < 2:
+            # two questions in a row are one of each kind: every report has both rewards, and
+            # processes averaging their reports always hold the same keys
+            raise CourseError(f"rl_questions_per_batch={questions_per_batch} must be at least 2, so "
+                              f"that every batch asks about documented and made-up objects.")
         self.model, self.tokenizer = model, tokenizer
-        self.questions = sorted(questions, key=lambda q: (q.name, q.question))
-        random.Random(seed).shuffle(self.questions)
-        self.questions_per_step, self.samples = questions_per_step, samples
-        self.method, self.threshold, self.temperature, self.seed = method, threshold, temperature, seed
+        self.device = next(model.parameters()).device
+        self.questions = alternating(questions, seed)
+        self.questions_per_batch, self.samples, self.method, self.seed = questions_per_batch, samples, method, seed
         self.rank, self.world_size = rank, world_size
-        self.step = 0
-        self.batch_size = questions_per_step * samples           # answers sampled per step
+        self.next_index = rank      # the number, among all processes' batches, of our next one
+        self.batch_size = questions_per_batch * samples           # answers sampled per batch
         self.context_length = model.config.context_length
-        self.last_rewards: list[float] = []
+        self.groups: list[Group] = []    # sampled since the last report
 
     def seek(self, batches_drawn: int) -> None:
-        self.step = batches_drawn
+        """Continue a run in which all processes together have drawn `batches_drawn` batches."""
+        self.next_index = batches_drawn + self.rank
 
-    def step_questions(self) -> list[Question]:
-        first = self.step * self.questions_per_step
-        return [self.questions[(first + i) % len(self.questions)]
-                for i in range(self.rank, self.questions_per_step, self.world_size)]
+    def batch_questions(self, index: int) -> list[Question]:
+        first = index * self.questions_per_batch
+        return [self.questions[(first + i) % len(self.questions)] for i in range(self.questions_per_batch)]
 
     def next_batch(self) -> Batch:
-        device = next(self.model.parameters()).device
-        generator = torch.Generator(device=device)
-        generator.manual_seed(self.seed * 1_000_003 + self.step)
-        end_id = self.tokenizer.special_id(END_OF_TURN)
-        sequences, self.last_rewards = [], []
-        for question in self.step_questions():
-            prompt = render_prompt([{"role": "user", "content": question.question}], self.tokenizer)
-            answers = sample_answers(self.model, prompt, self.samples, MAX_ANSWER_TOKENS,
-                                     self.temperature, end_id, generator)
-            rewards = [reward(question, self.tokenizer.decode(a, skip_special=True).strip()) for a in answers]
-            self.last_rewards += rewards
-            sequences += [(prompt, answer, weight)
-                          for answer, weight in zip(answers, answer_weights(rewards, self.method, self.threshold))
-                          if weight != 0]
-        self.step += self.world_size
-        if not sequences:   # no answer to learn from at this step: a batch that weighs nothing
-            sequences = [(prompt, answers[0], 0.0)]
-        return weighted_batch(sequences, device)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(self.seed * 1_000_003 + self.next_index)   # a distinct seed per batch
+        groups = [sample_group(self.model, self.tokenizer, question, self.samples, generator)
+                  for question in self.batch_questions(self.next_index)]
+        self.next_index += self.world_size
+        self.groups += groups
+        sequences = [(group.prompt, answer, weight) for group in groups
+                     for answer, weight in zip(group.answers, answer_weights(group.rewards, self.method))
+                     if weight != 0]
+        if not sequences:
+            # nothing to learn from in this batch: one answer of weight 0, so the step's gradient
+            # is 0 (AdamW's momentum still moves the weights a little, as after any step)
+            sequences = [(groups[0].prompt, groups[0].answers[0], 0.0)]
+        return weighted_batch(sequences, self.device)
 
     def report(self) -> dict:
-        """What the log records of the last step: its answers' mean reward."""
-        return {"reward": sum(self.last_rewards) / max(1, len(self.last_rewards))}
+        """The mean rewards of the answers sampled since the last report (one optimizer step):
+        all of them, and per kind of question."""
+        rewards = {"reward": [r for g in self.groups for r in g.rewards],
+                   "reward_documented": [r for g in self.groups if g.question.known for r in g.rewards],
+                   "reward_made_up": [r for g in self.groups if not g.question.known for r in g.rewards]}
+        self.groups = []
+        return {name: sum(values) / len(values) for name, values in rewards.items() if values}
 
 
 def weighted_batch(sequences: list[tuple[list[int], list[int], float]], device) -> Batch:
@@ -163,12 +218,15 @@ def weighted_batch(sequences: list[tuple[list[int], list[int], float]], device) 
     return Batch(inputs.to(device), targets.to(device), weights.to(device))
 
 
-def reinforce_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
+def reinforce_config(profile: Profile) -> TrainConfig:
+    # grad_accum_steps as in pretraining: a multiple of the number of processes, each of which
+    # samples whole batches of questions
     return TrainConfig(max_steps=profile.rl_steps, learning_rate=profile.rl_learning_rate,
                        warmup_steps=max(1, profile.rl_steps // 10),
+                       grad_accum_steps=profile.grad_accum_steps,
                        eval_interval=max(1, profile.rl_steps // 4), eval_batches=profile.eval_batches,
                        weight_decay=0.0, min_lr_ratio=1.0, precision=profile.precision,
-                       compile=False)   # sampling runs the model on new shapes at every token
+                       compile=False)   # batches change length at every step: compiling would never end
 
 
 def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
@@ -179,23 +237,27 @@ def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | Non
     device = device or default_device()
     meta = read_sft_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    check_made_with(tokenizer, meta, "fine-tuning files in sft/", "05_sft_data")
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
     model = load_model(finetuned, device, tokenizer.sha256)
     batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"),
-                             profile.rl_questions_per_step, profile.rl_samples, profile.rl_method,
+                             profile.rl_questions_per_batch, profile.rl_samples, profile.rl_method,
                              rank=distributed.rank, world_size=distributed.world_size)
+    settings = {"method": profile.rl_method, "questions": profile.rl_questions_per_batch,
+                "answers": profile.rl_samples, "temperature": SAMPLING_TEMPERATURE,
+                "bar": CORRECT_F1, "longest answer": MAX_ANSWER_TOKENS}
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
-                  "fine-tuned model": file_sha256(finetuned), "method": profile.rl_method,
-                  "answers per question": profile.rl_samples}
-    config = reinforce_config(profile, device)
+                  "fine-tuned model": file_sha256(finetuned), "reinforcement settings": fingerprint(settings)}
     return train(model, batches,
-                 lambda: conversation_windows(artifacts, "val", meta, profile, device, 0, distributed),
-                 config, checkpoints or Checkpoints(artifacts.checkpoints("reinforce")),
+                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
+                                              distributed),
+                 reinforce_config(profile), checkpoints or Checkpoints(artifacts.checkpoints("reinforce")),
                  progress=progress, distributed=distributed, trained_on=trained_on)
 
 
 @sentence_on_error
 def main() -> None:
+    """Reinforcement from a terminal; under torchrun, one process per device."""
     profile = active_profile()
     result, setup = run_in_every_process(lambda device, setup: reinforce(
         profile, Artifacts.for_profile(profile.name), device, distributed=setup))

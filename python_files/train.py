@@ -1,6 +1,7 @@
-"""One training loop for pretraining and supervised fine-tuning.
+"""One training loop for pretraining, supervised fine-tuning and reinforcement.
 
-The two differ only in their batches: SFT batches carry a loss mask. The loop does what every
+They differ only in their batches: SFT batches carry a loss mask, reinforcement's a weight
+per answer token (see reinforce.py). The loop does what every
 serious trainer does, in about the order it does it:
 
 - AdamW, with weight decay on the matrices only (not on biases, LayerNorms or position
@@ -189,7 +190,10 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
           distributed: Distributed = Distributed(), trained_on: dict | None = None) -> TrainResult:
     """Train `model` until `config.max_steps`, resuming from `checkpoints.last` if it exists.
 
-    `train_batches.next_batch()` gives (inputs, targets, loss_mask or None);
+    `train_batches` is a loader (`loader.RandomWindows`, or reinforcement's `SampledAnswers`):
+    `next_batch()` gives (inputs, targets, loss_mask or None), `seek(n)` skips to the batch after
+    the n drawn by all processes, `report()` a dict of numbers for the step's log line (the same
+    keys in every process), and `batch_size` and `context_length` size the tokens/s figure.
     `val_batches_factory()` gives a fresh validation loader, the same windows every time.
     `trained_on` names the inputs with a fingerprint each ({"tokenizer": sha256, ...}): a
     checkpoint of other inputs is not resumed. Under torchrun every process calls this with its
@@ -244,9 +248,9 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
         state.step += 1
         record = {"step": state.step, "train_loss": train_loss, "lr": lr,
                   "seconds": round(time.perf_counter() - started, 2)}
-        # what the batches measured while they were made (reinforcement: the answers' mean reward)
+        # what the batches measured while they were made (reinforcement: the answers' rewards)
         record.update({name: mean_over_processes(value, distributed, device)
-                       for name, value in getattr(train_batches, "report", dict)().items()})
+                       for name, value in train_batches.report().items()})
         evaluating = state.step % config.eval_interval == 0 or state.step == config.max_steps
         if evaluating:
             record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,

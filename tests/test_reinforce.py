@@ -2,14 +2,14 @@
 sampled batches, and a whole run on tiny artifacts (resume, log, the model chat picks)."""
 
 import dataclasses
-import os
 import shutil
 
 import pytest
 import torch
 
+from python_files.artifacts import Artifacts
 from python_files.chat import latest_chat_model
-from python_files.checkpoint import Checkpoints, read_log
+from python_files.checkpoint import Checkpoints, copy_checkpoint, read_log
 from python_files.errors import CourseError
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig, masked_cross_entropy
@@ -37,13 +37,17 @@ def test_the_reward_checks_an_answer_against_its_reference():
 
 
 def test_rejection_sampling_keeps_only_the_best_answer_and_only_when_it_passes():
-    assert answer_weights([0.2, 0.9, 0.6], "rejection", threshold=0.5) == [0, 1, 0]
-    assert answer_weights([0.2, 0.4], "rejection", threshold=0.5) == [0, 0]
+    assert answer_weights([0.2, 0.9, 0.6], "rejection") == [0, 1, 0]
+    assert answer_weights([0.2, 0.4], "rejection") == [0, 0]
+    assert answer_weights([1.0, 1.0], "rejection") == [0, 0], "a group with nothing to choose between"
 
 
 def test_group_relative_weights_are_the_rewards_minus_their_mean():
-    assert answer_weights([0.0, 1.0, 0.5], "grpo", threshold=0.5) == pytest.approx([-0.5, 0.5, 0.0])
-    assert answer_weights([0.7] * 4, "grpo", threshold=0.5) == [0.0] * 4, "equal answers teach nothing"
+    assert answer_weights([0.0, 1.0, 0.5], "grpo") == pytest.approx([-0.5, 0.5, 0.0])
+    # exactly 0, not rounding crumbs: 0.1 * 8 / 8 - 0.1 is 1.4e-17, which would be trained on
+    assert answer_weights([0.1] * 8, "grpo") == [0.0] * 8, "equal answers teach nothing"
+    with pytest.raises(CourseError, match="method='ppo' is not one of rejection, grpo"):
+        answer_weights([0.0, 1.0], "ppo")
 
 
 def test_a_weighted_batch_puts_each_weight_on_its_answer_targets_only():
@@ -102,46 +106,52 @@ def course(tmp_path_factory):
 
 def sampled(course, **settings):
     _, model, tokenizer, questions = course
-    return SampledAnswers(model, tokenizer, questions, **{"questions_per_step": 4, "samples": 3,
+    return SampledAnswers(model, tokenizer, questions, **{"questions_per_batch": 4, "samples": 3,
                                                           "method": "grpo", **settings})
 
 
-def test_step_k_samples_the_same_batch_again_after_a_seek(course):
+def test_batch_k_is_sampled_again_after_a_seek_and_reported_per_kind(course):
     batches = sampled(course)
     first = batches.next_batch()
+    report = batches.report()
     batches.seek(0)
-    again = batches.next_batch()
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    assert batches.report()["reward"] == pytest.approx(sum(batches.last_rewards) / 12)
+    assert all(torch.equal(a, b) for a, b in zip(first, batches.next_batch()))
+    assert set(report) == {"reward", "reward_documented", "reward_made_up"}
+    assert all(0 <= value <= 1 for value in report.values())
+    assert batches.report() == report, "the same answers again, and the report covers only them"
 
 
-def test_processes_share_a_step_s_questions_without_overlap(course):
-    whole = sampled(course).step_questions()
-    halves = [sampled(course, rank=rank, world_size=2).step_questions() for rank in (0, 1)]
-    assert sorted(halves[0] + halves[1], key=whole.index) == whole and not set(halves[0]) & set(halves[1])
+def test_batch_k_is_the_same_whatever_the_number_of_processes(course):
+    alone = sampled(course)
+    alone.next_batch()
+    second_alone = alone.next_batch()
+    second_of_two = sampled(course, rank=1, world_size=2).next_batch()
+    assert all(torch.equal(a, b) for a, b in zip(second_alone, second_of_two))
 
 
-def test_an_unknown_method_is_named(course):
-    with pytest.raises(CourseError, match="method='ppo' is not one of rejection, grpo"):
-        sampled(course, method="ppo")
+def test_each_batch_asks_about_both_kinds_of_objects(course):
+    batches = sampled(course, questions_per_batch=2)
+    assert all({q.known for q in batches.batch_questions(k)} == {True, False} for k in range(20))
+    with pytest.raises(CourseError, match="rl_questions_per_batch=1 must be at least 2"):
+        sampled(course, questions_per_batch=1)
 
 
-def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course):
-    artifacts = course[0]
+def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp_path):
+    artifacts = Artifacts(tmp_path / "ci", "artifacts/ci")
+    shutil.copytree(course[0].root, artifacts.root)
     profile = dataclasses.replace(PROFILES["ci"], context_length=64, batch_size=8, eval_batches=1,
-                                  rl_steps=4, rl_questions_per_step=2, rl_samples=3)
-    assert latest_chat_model(artifacts)[0] == Checkpoints(artifacts.checkpoints("sft")).best
+                                  rl_steps=4, rl_questions_per_batch=2, rl_samples=3)
+    finetuned = Checkpoints(artifacts.checkpoints("sft")).best
+    assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")
     result = reinforce(profile, artifacts, "cpu", progress=False)
     folder = Checkpoints(artifacts.checkpoints("reinforce"))
     log = read_log(folder.log)
     assert result.step == 4 and [line["step"] for line in log] == [1, 2, 3, 4]
     assert all(0 <= line["reward"] <= 1 for line in log)
-    assert latest_chat_model(artifacts)[0] == folder.last
+    assert latest_chat_model(artifacts) == (folder.last, "fine-tuned, then reinforced for 4 steps (06b)")
     assert reinforce(profile, artifacts, "cpu", progress=False).step == 4, "resumed: nothing left to do"
-    with pytest.raises(CourseError, match="other inputs or settings .*method"):
+    with pytest.raises(CourseError, match="other inputs or settings .*reinforcement settings"):
         reinforce(dataclasses.replace(profile, rl_method="rejection"), artifacts, "cpu", progress=False)
-    # fine-tuned again after reinforcement: the fine-tuned model is the newest
-    sft_best = Checkpoints(artifacts.checkpoints("sft")).best
-    os.utime(sft_best, (folder.last.stat().st_mtime + 10,) * 2)
-    assert latest_chat_model(artifacts)[0] == sft_best
-    shutil.rmtree(folder.folder)
+    # fine-tuned again after reinforcement: the reinforced model started from another one
+    copy_checkpoint(folder.last, finetuned)
+    assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")
