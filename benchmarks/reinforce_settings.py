@@ -14,11 +14,11 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from benchmarks.sft_settings import held_out_row
 from python_files.artifacts import Artifacts
 from python_files.checkpoint import Checkpoints, load_model, read_log
 from python_files.device import default_device
 from python_files.profiles import active_profile
-from python_files.qa_eval import answer_all, format_rate, summary_table
 from python_files.reinforce import reinforce
 from python_files.sft_data import read_questions
 from python_files.tokenizer import TextTokenizer
@@ -26,13 +26,6 @@ from python_files.tokenizer import TextTokenizer
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def held_out_row(model, tokenizer: TextTokenizer, questions) -> str:
-    table = summary_table(answer_all(model, tokenizer, questions))
-    known, made_up = table["documented objects"], table["made-up objects"]
-    return (f"{format_rate(known['correct'], known['correct_95']):<20} "
-            f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}")
 
 
 def main() -> None:

@@ -24,6 +24,14 @@ from python_files.sft_data import read_questions
 from python_files.tokenizer import TextTokenizer
 
 
+def held_out_row(model, tokenizer: TextTokenizer, questions) -> str:
+    """The model's answers to `questions`, scored: documented correct, made-up right, mean F1."""
+    table = summary_table(answer_all(model, tokenizer, questions))
+    known, made_up = table["documented objects"], table["made-up objects"]
+    return (f"{format_rate(known['correct'], known['correct_95']):<20} "
+            f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}")
+
+
 def parse_setting(text: str) -> tuple[int, float]:
     steps, learning_rate = text.split(":")
     return int(steps), float(learning_rate)
@@ -47,11 +55,8 @@ def main() -> None:
             checkpoints = Checkpoints(Path(folder))
             result = finetune(setting, artifacts, device, progress=False, checkpoints=checkpoints)
             model = load_model(checkpoints.best, device, tokenizer.sha256)
-        table = summary_table(answer_all(model, tokenizer, questions))
-        known, made_up = table["documented objects"], table["made-up objects"]
         print(f"{steps:>6} {learning_rate:>8.0e} {result.best_val_loss:>9.3f}  "
-              f"{format_rate(known['correct'], known['correct_95']):<20} "
-              f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}", flush=True)
+              f"{held_out_row(model, tokenizer, questions)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -308,6 +308,20 @@ def latest_chat_model(artifacts) -> tuple[Path, str]:
     return finetuned, "fine-tuned (06)"
 
 
+def checkpoint_path(artifacts, choice: str) -> tuple[Path, str]:
+    """The checkpoint that `choice` names ("latest", a stage of CHECKPOINT_STAGES, or a path),
+    and what it is."""
+    from .checkpoint import Checkpoints
+
+    if choice == "latest":
+        return latest_chat_model(artifacts)
+    if choice in CHECKPOINT_STAGES:
+        folder = Checkpoints(artifacts.checkpoints(choice))
+        return artifacts.require(folder.last if choice == "reinforce" else folder.best,
+                                 CHECKPOINT_STAGES[choice]), choice
+    return Path(choice), Path(choice).name
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Chat in the terminal with the course's model.")
     parser.add_argument("--checkpoint", default="latest",
@@ -327,21 +341,13 @@ def open_session(args: argparse.Namespace):
     """The chat (or, for a base model, the completion) that the arguments ask for, and the
     model's description."""
     from .artifacts import Artifacts
-    from .checkpoint import Checkpoints, load_model
+    from .checkpoint import load_model
     from .device import default_device
     from .profiles import active_profile
 
     artifacts = Artifacts.for_profile(active_profile().name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    description = args.checkpoint
-    if args.checkpoint == "latest":
-        path, description = latest_chat_model(artifacts)
-    elif args.checkpoint in CHECKPOINT_STAGES:
-        folder = Checkpoints(artifacts.checkpoints(args.checkpoint))
-        path = artifacts.require(folder.last if args.checkpoint == "reinforce" else folder.best,
-                                 CHECKPOINT_STAGES[args.checkpoint])
-    else:
-        path = Path(args.checkpoint)
+    path, description = checkpoint_path(artifacts, args.checkpoint)
     model = load_model(path, default_device(), tokenizer.sha256)
     sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
     check_sampling(args.temperature, args.top_k, args.top_p)
