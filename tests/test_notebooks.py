@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from python_files.course_address import course_address, owner_and_name
 from python_files.run_notebooks import course_notebooks
 
 NOTEBOOKS = course_notebooks([])
@@ -50,8 +51,12 @@ def test_outputs_show_no_paths_of_the_machine_they_ran_on(path):
 def test_each_notebook_sets_up_colab_and_ends_with_checks(path):
     cells = code_cells(path)
     text = path.read_text(encoding="utf-8")
-    assert "google.colab" in "".join(cells[0]["source"])
-    assert f"blob/main/{path.parent.name}/{path.name}" in text, "the Colab badge opens this notebook"
+    setup = "".join(cells[0]["source"])
+    assert "google.colab" in setup
+    assert f'COURSE_REPOSITORY = "{course_address()}"' in setup, "the address of pyproject.toml"
+    assert 'requirements-colab.txt' in setup and 'requirements.txt"' not in setup, "only what Colab lacks"
+    badge = f"/github/{owner_and_name(course_address())}/blob/main/{path.parent.name}/{path.name}"
+    assert badge in text, "the Colab badge opens this notebook, at the course's address"
     assert "".join(cells[-1]["source"]).count("assert ") >= 3
 
 
