@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -131,7 +132,23 @@ class Artifacts:
                               f"{notebook} again.")
         if length == 0:
             return np.zeros(0, dtype)   # the operating system cannot map an empty file
-        return np.memmap(path, dtype=dtype, mode="r", shape=(length,))
+        return np.memmap(self.local_copy(path), dtype=dtype, mode="r", shape=(length,))
+
+    def local_copy(self, path: Path) -> Path:
+        """`path`; or, with LLM_LOCAL_COPIES set (Colab's setup cell sets it), a copy of it in
+        that folder on the machine's own disk. On Colab the artifacts live on Google Drive, a
+        network mount, and training reads random windows of the token files: from Drive that is
+        slow. The copy is made once: one of the same size and modification time is reused."""
+        folder = os.environ.get("LLM_LOCAL_COPIES")
+        if not folder:
+            return path
+        copy = Path(folder) / path.relative_to(self.root)
+        original = path.stat()
+        if not copy.exists() or (copy.stat().st_size, copy.stat().st_mtime) != (original.st_size, original.st_mtime):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(copy) as temporary:
+                shutil.copy2(path, temporary)     # copy2 keeps the modification time
+        return copy
 
 
 NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}

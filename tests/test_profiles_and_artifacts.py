@@ -1,7 +1,9 @@
 """Profile selection and the artifacts paths."""
 
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +64,20 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
             raise KeyboardInterrupt
     assert path.read_text() == "good"
     assert [p.name for p in Path(tmp_path).iterdir()] == ["checkpoint.bin"]
+
+
+def test_token_files_are_read_from_a_local_copy_when_asked(tmp_path, monkeypatch):
+    """Colab: artifacts on Google Drive, token files read from a copy on the runtime's disk."""
+    artifacts = Artifacts(tmp_path / "drive" / "cpu", "artifacts/cpu")
+    artifacts.pretrain_dir.mkdir(parents=True)
+    path = artifacts.pretrain_tokens("train")
+    np.arange(10, dtype=np.uint16).tofile(path)
+    monkeypatch.setenv("LLM_LOCAL_COPIES", str(tmp_path / "local"))
+    tokens = artifacts.open_array(path, np.uint16, 10, "02_pretrain_data")
+    assert Path(tokens.filename) == tmp_path / "local" / "pretrain" / "train.bin"
+    assert tokens.tolist() == list(range(10))
+    np.arange(10, 20, dtype=np.uint16).tofile(path)              # stage 02 ran again: same size
+    os.utime(path, (1, 1))                                       # ... another modification time
+    assert artifacts.open_array(path, np.uint16, 10, "02_pretrain_data").tolist() == list(range(10, 20))
+    monkeypatch.delenv("LLM_LOCAL_COPIES")
+    assert Path(artifacts.open_array(path, np.uint16, 10, "02_pretrain_data").filename) == path
