@@ -41,10 +41,13 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def admits_not_knowing(answer: str) -> bool:
+    return "don't know" in answer.lower() or "do not know" in answer.lower()
+
+
 def says_it_does_not_know(answer: str, name: str) -> bool:
     """True when `answer` admits not knowing `name`, and names it (not some other object)."""
-    admits = "don't know" in answer.lower() or "do not know" in answer.lower()
-    return admits and re.search(rf"(?<![\w.]){re.escape(name)}(?!\w|\.\w)", answer) is not None
+    return admits_not_knowing(answer) and re.search(rf"(?<![\w.]){re.escape(name)}(?!\w|\.\w)", answer) is not None
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:

@@ -37,7 +37,7 @@ from .loader import VALIDATION_SEED, Batch
 from .model import GPT, KVCache
 from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
-from .qa_eval import CORRECT_F1, score
+from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
@@ -50,20 +50,26 @@ SAMPLING_TEMPERATURE = 1.0  # the model's own distribution: what policy gradient
 
 def reward(question: Question, answer: str) -> float:
     """How good `answer` is, from 0 to 1, checked against the reference as notebook 07 checks
-    it: the token F1 for a documented object, 1 or 0 for a made-up one."""
+    it: the token F1 for a documented object, 1 or 0 for a made-up one.
+
+    "I don't know" about a documented object gets 0, not its F1: "I don't know re.compile."
+    shares "re.compile" with many references and would score above a wrong guess, and
+    reinforcement would teach the model to give up on real objects."""
     scored = score(question, answer)
-    return scored.f1 if question.known else float(scored.correct)
+    if question.known:
+        return 0.0 if admits_not_knowing(answer) else scored.f1
+    return float(scored.correct)
 
 
 def answer_weights(rewards: list[float], method: str) -> list[float]:
     """The weight of each answer to one question in the loss (see the module's docstring)."""
     if method not in METHODS:
         raise CourseError(f"method={method!r} is not one of {', '.join(METHODS)}.")
-    if max(rewards) == min(rewards):
-        return [0.0] * len(rewards)   # exactly: r - mean would leave rounding crumbs like 1e-17
-    if method == "rejection":
+    if method == "rejection":     # the first of the best, also when the whole group is right
         best = max(range(len(rewards)), key=rewards.__getitem__)
         return [float(i == best and rewards[i] >= CORRECT_F1) for i in range(len(rewards))]
+    if max(rewards) == min(rewards):
+        return [0.0] * len(rewards)   # exactly: r - mean would leave rounding crumbs like 1e-17
     mean = sum(rewards) / len(rewards)
     return [r - mean for r in rewards]
 

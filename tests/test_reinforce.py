@@ -30,7 +30,7 @@ MADE_UP = Question("json.flatten_tree", "What does json.flatten_tree do?",
 def test_the_reward_checks_an_answer_against_its_reference():
     assert reward(KNOWN, "Serialize obj to a JSON formatted str.") == 1.0
     assert 0 < reward(KNOWN, "Serialize obj to a file.") < 1
-    assert reward(KNOWN, "I don't know json.dumps.") < 0.5
+    assert reward(KNOWN, "I don't know json.dumps.") == 0.0, "giving up on a real object earns nothing"
     assert reward(MADE_UP, "I don't know json.flatten_tree: it is not in the documentation.") == 1.0
     assert reward(MADE_UP, "I don't know json.dumps.") == 0.0, "an I-don't-know about another name"
     assert reward(MADE_UP, "Flatten a tree of JSON objects.") == 0.0
@@ -39,7 +39,7 @@ def test_the_reward_checks_an_answer_against_its_reference():
 def test_rejection_sampling_keeps_only_the_best_answer_and_only_when_it_passes():
     assert answer_weights([0.2, 0.9, 0.6], "rejection") == [0, 1, 0]
     assert answer_weights([0.2, 0.4], "rejection") == [0, 0]
-    assert answer_weights([1.0, 1.0], "rejection") == [0, 0], "a group with nothing to choose between"
+    assert answer_weights([1.0, 1.0], "rejection") == [1, 0], "a group all right: one of its answers"
 
 
 def test_group_relative_weights_are_the_rewards_minus_their_mean():
