@@ -14,14 +14,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from benchmarks.sft_settings import held_out_row
-from python_files.artifacts import Artifacts
+from benchmarks.sft_settings import held_out_row, held_out_setup
 from python_files.checkpoint import Checkpoints, load_model, read_log
-from python_files.device import default_device
-from python_files.profiles import active_profile
 from python_files.reinforce import reinforce
-from python_files.sft_data import read_questions
-from python_files.tokenizer import TextTokenizer
 
 
 def mean(values: list[float]) -> float:
@@ -32,13 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=["grpo:5e-5:60", "rejection:5e-5:60"])
     args = parser.parse_args()
-    profile = active_profile()
-    artifacts = Artifacts.for_profile(profile.name)
-    device = default_device()
-    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    questions = read_questions(artifacts, "test")
+    profile, artifacts, device, tokenizer, questions = held_out_setup()
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
-    print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
     print(f"{'setting':<22} {'reward first/last 10':>20}  {'documented correct':<20} {'made-up IDK':<20} {'mean F1':>7}")
     print(f"{'fine-tuned (06)':<22} {'':>20}  {held_out_row(load_model(finetuned, device), tokenizer, questions)}", flush=True)
     for text in args.settings:

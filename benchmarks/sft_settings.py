@@ -24,6 +24,17 @@ from python_files.sft_data import read_questions
 from python_files.tokenizer import TextTokenizer
 
 
+def held_out_setup():
+    """The profile, its artifacts, the device, the tokenizer and the held-out questions, and a
+    line that says which."""
+    profile = active_profile()
+    artifacts = Artifacts.for_profile(profile.name)
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    questions = read_questions(artifacts, "test")
+    print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
+    return profile, artifacts, default_device(), tokenizer, questions
+
+
 def held_out_row(model, tokenizer: TextTokenizer, questions) -> str:
     """The model's answers to `questions`, scored: documented correct, made-up right, mean F1."""
     table = summary_table(answer_all(model, tokenizer, questions))
@@ -41,12 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=["500:5e-4", "1000:5e-4", "500:1e-3"])
     args = parser.parse_args()
-    profile = active_profile()
-    artifacts = Artifacts.for_profile(profile.name)
-    device = default_device()
-    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    questions = read_questions(artifacts, "test")
-    print(f"{profile.summary()}\n{len(questions)} held-out questions\n")
+    profile, artifacts, device, tokenizer, questions = held_out_setup()
     print(f"{'steps':>6} {'lr':>8} {'val loss':>9}  {'documented correct':<20} {'made-up IDK':<20} {'mean F1':>7}")
     for text in args.settings:
         steps, learning_rate = parse_setting(text)
