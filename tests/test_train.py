@@ -119,6 +119,22 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert steps == list(range(1, 9)), "the log holds each step once"
 
 
+def test_an_interrupted_fp16_run_resumes_with_its_loss_scale(tmp_path):
+    """A Colab T4 trains in fp16 with a loss scaler: a resumed run continues with the saved scaler
+    (its scale and its count of steps since the last overflow), as if never stopped. CPU autocast
+    runs fp16 too, so this runs everywhere; tests/test_cuda.py repeats it on a GPU."""
+    straight, _ = tiny_run(tmp_path / "straight", precision="fp16")
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(tmp_path / "resumed", interrupt_at=6, precision="fp16")
+    saved = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert saved["step"] == 4 and saved["scaler"]["_growth_tracker"] == 4
+    resumed, _ = tiny_run(tmp_path / "resumed", precision="fp16")
+    assert (load_checkpoint(tmp_path / "resumed" / "last.pt")["scaler"]
+            == load_checkpoint(tmp_path / "straight" / "last.pt")["scaler"])
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(CourseError, match="The loss became nan at step 5: .* kept in .*last.pt"):
         tiny_run(tmp_path, poison_at=6)
