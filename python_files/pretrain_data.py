@@ -200,15 +200,19 @@ class DocumentRouter:
 
     A corpus of a few documents may have none in the held-out share; so the train document
     nearest to it is held back until the end, and goes to validation if nothing else did.
-    Documents of `TRAIN_ONLY_SOURCES` always go to training.
+    Documents of `TRAIN_ONLY_SOURCES` always go to training. A training document of a source
+    in `train_copies` is written that many times: a deliberate repeat, unlike a duplicate.
     """
     writers: dict[str, TokenFileWriter]
     val_fraction: float
+    train_copies: dict[str, int] = field(default_factory=dict)
     empty: int = 0          # documents with nothing left after cleaning
     duplicates: int = 0     # documents identical to an earlier one after cleaning
+    copies_written: int = 0     # training documents written again, as train_copies asks
     sources: Counter = field(default_factory=Counter)     # documents kept, per source
+    train_tokens: Counter = field(default_factory=Counter)    # tokens written to train.bin, per source
     seen: set = field(default_factory=set)
-    held_back: tuple | None = None      # (hash, ids, text_bytes) of a train document
+    held_back: tuple | None = None      # (hash, ids, text_bytes, source) of a train document
 
     def add(self, batch: EncodedBatch) -> None:
         for index, hash_ in enumerate(batch.hashes):
@@ -224,21 +228,30 @@ class DocumentRouter:
 
     def route(self, hash_: int, ids: np.ndarray, text_bytes: int, source: str) -> None:
         if source in TRAIN_ONLY_SOURCES:
-            self.writers["train"].append(ids, text_bytes)
+            self.write_train(ids, text_bytes, source)
         elif is_validation(hash_, self.val_fraction):
             self.writers["val"].append(ids, text_bytes)
         elif self.held_back is None or hash_ < self.held_back[0]:
             if self.held_back is not None:
-                self.writers["train"].append(*self.held_back[1:])
-            self.held_back = (hash_, ids.copy(), text_bytes)
+                self.write_train(*self.held_back[1:])
+            self.held_back = (hash_, ids.copy(), text_bytes, source)
         else:
+            self.write_train(ids, text_bytes, source)
+
+    def write_train(self, ids: np.ndarray, text_bytes: int, source: str) -> None:
+        copies = self.train_copies.get(source, 1)
+        for _ in range(copies):
             self.writers["train"].append(ids, text_bytes)
+        self.copies_written += copies - 1
+        self.train_tokens[source] += copies * len(ids)
 
     def finish(self) -> None:
         """Write the held-back document, then check that both splits have documents."""
         if self.held_back is not None:
-            split = "train" if self.writers["val"].lengths else "val"
-            self.writers[split].append(*self.held_back[1:])
+            if self.writers["val"].lengths:
+                self.write_train(*self.held_back[1:])
+            else:
+                self.writers["val"].append(*self.held_back[1:3])
         if not self.sources:
             raise CourseError(f"Nothing is left of the corpus after cleaning ({self.empty} empty "
                               f"and {self.duplicates} duplicate documents): give it some text.")
@@ -256,11 +269,16 @@ class PretrainData:
 
 def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer,
                              artifacts: Artifacts, corpus: str, expected_vocab_size: int,
-                             val_fraction: float, workers: int | None = None) -> PretrainData:
+                             val_fraction: float, workers: int | None = None,
+                             train_copies: dict[str, int] | None = None) -> PretrainData:
     """Clean, split, tokenize and write the token files and meta.json of stage 02.
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
+    `train_copies` names sources whose training documents are written several times (the
+    Python documentation mixed into a hub corpus: see Profile.docs_copies).
     """
+    if any(copies < 1 for copies in (train_copies or {}).values()):
+        raise CourseError(f"train_copies={train_copies} asks for fewer than one copy: use 1 or more.")
     if tokenizer.vocab_size != expected_vocab_size:
         raise CourseError(f"The tokenizer has {tokenizer.vocab_size} tokens but the profile asks "
                           f"for {expected_vocab_size}: run 01_tokenizer again with this profile.")
@@ -268,17 +286,17 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
     with exclusive(artifacts.pretrain_dir, artifacts.show(artifacts.pretrain_dir)):
         remove_stale_temporaries(artifacts.pretrain_dir)   # left by a run that was killed
         return write_pretraining_data(documents, tokenizer, artifacts, corpus, val_fraction,
-                                      dtype, workers)
+                                      dtype, workers, train_copies or {})
 
 
 def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer, artifacts: Artifacts,
                            corpus: str, val_fraction: float, dtype: np.dtype,
-                           workers: int | None) -> PretrainData:
+                           workers: int | None, train_copies: dict[str, int]) -> PretrainData:
     from tqdm.auto import tqdm
 
     with new_token_files(artifacts) as writers, \
             tqdm(desc="tokenizing", unit="tok", unit_scale=True) as progress:
-        router = DocumentRouter(writers, val_fraction)
+        router = DocumentRouter(writers, val_fraction, train_copies)
         for batch in encoded_batches(documents, tokenizer, dtype, workers or os.cpu_count() or 1):
             router.add(batch)
             progress.update(len(batch.ids))
@@ -289,6 +307,8 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
             "tokenizer_sha256": tokenizer.sha256, "corpus": corpus,
             "val_fraction": val_fraction, "sources": dict(router.sources),
             "dropped": {"empty": router.empty, "duplicates": router.duplicates},
+            "train_copies": train_copies, "copies_written": router.copies_written,
+            "train_tokens_by_source": dict(router.train_tokens),
             "splits": {split: {"documents": len(writer.lengths), "tokens": writer.tokens,
                                "bytes": writer.bytes} for split, writer in writers.items()}}
     atomic_write_text(artifacts.pretrain_meta, json.dumps(meta, indent=2))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 
+from .corpus import PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
 from .errors import CourseError
 
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
@@ -63,6 +64,11 @@ class Profile:
     rl_questions_per_batch: int = 8
     rl_samples: int = 8
     rl_method: str = "grpo"         # or "rejection"
+    # With a corpus that is not the Python documentation (FineWeb-Edu, your files), stage 02 adds
+    # the documentation too, each of its training documents written this many times (a few
+    # readings are needed to learn a docstring; beyond ~8, repeats teach less than new text):
+    # notebook 07 asks about it. 0: not added. LLM_CORPUS=python-docs sets it to 0.
+    docs_copies: int = 0
     tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
     sample_prompt: str = "json.dumps("    # shown completed during pretraining
     # speed (see train.py); each is on by default where the device supports it
@@ -129,7 +135,7 @@ PROFILES = {
         n_layer=8, n_head=8, n_embd=512, context_length=512,
         batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200,
         eval_interval=250, eval_batches=50, sft_steps=2000, sft_learning_rate=2e-4,
-        sft_mixture=COLAB_MIXTURE, rl_steps=200, rl_learning_rate=2e-5, rl_questions_per_batch=4,
+        sft_mixture=COLAB_MIXTURE, docs_copies=8, rl_steps=200, rl_learning_rate=2e-5, rl_questions_per_batch=4,
         sample_prompt="The most important thing about", **MEASURED_WINNERS),
     "gpu": Profile(
         name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
@@ -137,7 +143,7 @@ PROFILES = {
         n_layer=12, n_head=12, n_embd=768, context_length=1024,
         batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
         warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
-        sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE, rl_steps=400, rl_learning_rate=1e-5,
+        sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE, docs_copies=8, rl_steps=400, rl_learning_rate=1e-5,
         rl_questions_per_batch=2, sample_prompt="The most important thing about", **MEASURED_WINNERS),
 }
 
@@ -155,6 +161,8 @@ def active_profile() -> Profile:
         raise CourseError(f"LLM_PROFILE={name!r} is not a profile: use one of "
                           f"{', '.join(PROFILES)}.")
     profile = PROFILES[name]
-    if os.environ.get("LLM_CORPUS"):
-        profile = replace(profile, corpus=os.environ["LLM_CORPUS"])
+    corpus = os.environ.get("LLM_CORPUS")
+    if corpus:
+        documentation = corpus in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS)   # not added to itself
+        profile = replace(profile, corpus=corpus, docs_copies=0 if documentation else profile.docs_copies)
     return profile

@@ -106,6 +106,28 @@ def test_package_documents_only_go_to_training(tokenizer, tmp_path):
     assert set(extra) <= set(documents_in(with_packages, "train", tokenizer))
 
 
+def test_a_mixed_in_source_is_written_several_times_to_training_and_once_to_validation(tokenizer, tmp_path):
+    """The Python documentation mixed into a hub corpus (Profile.docs_copies): each training
+    document of that source is repeated on purpose, not dropped as a duplicate."""
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    docs = [Document(f"d{i}", f"Docstring {i}: returns topic {i % 5}.", "docs") for i in range(40)]
+    meta = prepare_pretraining_data(documents() + docs, tokenizer, artifacts, "test",
+                                    tokenizer.vocab_size, 0.1, workers=2, train_copies={"docs": 3}).meta
+    train, val = documents_in(artifacts, "train", tokenizer), documents_in(artifacts, "val", tokenizer)
+    for doc in docs:
+        held_out = is_validation(text_hash(doc.text), 0.1)
+        assert (train.count(doc.text), val.count(doc.text)) == ((0, 1) if held_out else (3, 0)), doc.text
+    assert all(train.count(text) == 1 for text in TEXTS if text in train), "other sources once"
+    docs_in_train = sum(not is_validation(text_hash(doc.text), 0.1) for doc in docs)
+    assert meta["dropped"]["duplicates"] == 0 and meta["copies_written"] == 2 * docs_in_train
+    assert sum(meta["sources"].values()) + meta["copies_written"] == sum(
+        split["documents"] for split in meta["splits"].values())
+    assert sum(meta["train_tokens_by_source"].values()) == meta["splits"]["train"]["tokens"]
+    with pytest.raises(CourseError, match="fewer than one copy"):
+        prepare_pretraining_data(docs, tokenizer, artifacts, "test", tokenizer.vocab_size, 0.1,
+                                 train_copies={"docs": 0})
+
+
 def test_two_documents_are_enough_for_both_splits(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
     meta = prepare(documents(["first text", "second text"]), tokenizer, artifacts, val_fraction=0.0).meta

@@ -32,6 +32,15 @@ def test_llm_corpus_replaces_the_corpus_of_the_profile(monkeypatch):
     assert active_profile().vocab_size == PROFILES["ci"].vocab_size
 
 
+def test_the_documentation_is_mixed_into_a_hub_corpus_but_not_into_itself(monkeypatch):
+    monkeypatch.setenv("LLM_PROFILE", "colab")
+    assert active_profile().docs_copies == PROFILES["colab"].docs_copies > 0
+    monkeypatch.setenv("LLM_CORPUS", "my_book.txt")       # your text: notebook 07 still asks about the docs
+    assert active_profile().docs_copies == PROFILES["colab"].docs_copies
+    monkeypatch.setenv("LLM_CORPUS", "python-docs")       # a GPU machine without network
+    assert active_profile().docs_copies == 0
+
+
 @pytest.mark.parametrize("name", PROFILES)
 def test_every_profile_describes_a_valid_model_with_ids_that_fit_uint16(name):
     profile = PROFILES[name]
