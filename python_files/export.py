@@ -2,6 +2,7 @@
 custom code.
 
     python -m python_files.export OUTPUT_FOLDER [--checkpoint latest|sft|reinforce|pretrain|PATH]
+                                                [--push-to-hub USER/NAME [--private]]
 
 then, anywhere `transformers` is installed::
 
@@ -155,7 +156,9 @@ def model_card(description: str, model: GPT, artifacts: Artifacts) -> str:
              f"{model.config.n_layer} layers x {model.config.n_embd} wide, context {model.config.context_length}.\n"]
     if artifacts.pretrain_meta.exists():
         corpus = json.loads(artifacts.pretrain_meta.read_text(encoding="utf-8"))
-        lines.append(f"Pretrained on `{corpus['corpus']}` ({corpus['splits']['train']['tokens']:,} tokens).\n")
+        tokens = corpus["splits"]["train"]["tokens"]
+        sources = ", ".join(f"{source} {count / tokens:.1%}" for source, count in corpus["train_tokens_by_source"].items())
+        lines.append(f"Pretrained on `{corpus['corpus']}`: {tokens:,} tokens ({sources}).\n")
     if artifacts.sft_meta.exists():
         mixture = json.loads(artifacts.sft_meta.read_text(encoding="utf-8"))["mixture"]
         lines.append("Fine-tuned on:\n\n| source | conversations | license |\n|---|---|---|")
@@ -170,6 +173,24 @@ def model_card(description: str, model: GPT, artifacts: Artifacts) -> str:
     return "\n".join(lines)
 
 
+def push_to_hub(folder: Path, repo_id: str, private: bool = False) -> str:
+    """Upload an exported folder to a model repository on the Hugging Face hub, created if it
+    does not exist yet; returns the address of the commit. Needs a login with write access."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model",
+                                   commit_message="Upload a model built with the course")
+    except Exception as error:  # offline, not logged in, no write access, a malformed name, ...
+        raise CourseError(f"Could not push to the hub repository {repo_id!r} ({type(error).__name__}): "
+                          f"log in with `hf auth login` using a token with write access, check the "
+                          f"name (USER/NAME) and that HF_HUB_OFFLINE is unset; the export in "
+                          f"{folder} is complete.") from None
+    return commit.commit_url
+
+
 @sentence_on_error
 def main(argv: list[str] | None = None) -> None:
     from .chat import checkpoint_path
@@ -179,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--checkpoint", default="latest",
                         help="latest (default), sft, reinforce, pretrain, or the path of a .pt file")
+    parser.add_argument("--push-to-hub", metavar="USER/NAME",
+                        help="also upload the folder to this model repository on the hub")
+    parser.add_argument("--private", action="store_true", help="create the hub repository private")
     args = parser.parse_args(argv)
     artifacts = Artifacts.for_profile(active_profile().name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
@@ -187,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     export(model, tokenizer, args.folder, model_card(description, model, artifacts))
     print(f"the {description} model, exported to {args.folder}: load it with "
           f"AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained")
+    if args.push_to_hub:
+        print("pushed:", push_to_hub(args.folder, args.push_to_hub, args.private))
 
 
 if __name__ == "__main__":

@@ -8,19 +8,28 @@ wrote them, `Conv1D` weights of shape (in, out), where `nn.Linear` holds (out, i
     model = load_gpt2("gpt2")                  # from the hub (cached), or a local folder
 
 A checkpoint is a folder (or hub id) with GPT-2's `config.json` and `model.safetensors`.
+
+`start_from_gpt2` puts GPT-2 where stages 01 to 04 put the course's own tokenizer and
+pretrained model, with the course's chat tokens added, so that fine-tuning (05, 06), reinforcement
+(06b) and the chat (07) run unchanged on it: the `gpt2` profile does that.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
+from .artifacts import Artifacts, atomic_write_text
+from .checkpoint import Checkpoints, load_checkpoint, save_checkpoint
 from .errors import CourseError
 from .model import GPT, GPT2_LAYOUT, GPTConfig
+from .tokenizer import END_OF_TEXT, SPECIAL_TOKENS, TextTokenizer
 
 GPT2_FILES = ("config.json", "model.safetensors")
+GPT2_TOKENIZER = "tokenizer.json"
 # Conv1D weights, stored (in, out): transposed into nn.Linear's (out, in)
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # GPT-2's names of a block's layers -> ours
@@ -35,7 +44,7 @@ def gpt2_folder(name_or_folder: str | Path) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(str(name_or_folder), allow_patterns=[*GPT2_FILES, "tokenizer.json"]))
+        return Path(snapshot_download(str(name_or_folder), allow_patterns=[*GPT2_FILES, GPT2_TOKENIZER]))
     except Exception as error:   # offline, unknown id, no network: the hub raises many kinds
         raise CourseError(f"GPT-2 {str(name_or_folder)!r} could not be fetched from the Hugging Face hub "
                           f"({type(error).__name__}; HF_HUB_OFFLINE=1 also stops it): check the name and "
@@ -85,3 +94,58 @@ def load_gpt2(name_or_folder: str | Path = "gpt2", device: torch.device | str = 
         raise CourseError(f"{folder.name}/model.safetensors does not hold the weights its config.json "
                           f"describes ({str(error).splitlines()[0]}).") from None
     return model.to(device)
+
+
+# --- GPT-2 as the start of fine-tuning -------------------------------------------------------
+
+def gpt2_chat_tokenizer(folder: Path) -> TextTokenizer:
+    """GPT-2's tokenizer with the course's chat tokens added after its 50,257 ids (its own
+    <|endoftext|> is the course's too)."""
+    from tokenizers import AddedToken, Tokenizer
+
+    if not (folder / GPT2_TOKENIZER).exists():
+        raise CourseError(f"{folder.name}/ has no {GPT2_TOKENIZER}: GPT-2's tokenizer is needed to "
+                          f"fine-tune it (the hub's gpt2 checkpoints have one).")
+    backend = Tokenizer.from_file(str(folder / GPT2_TOKENIZER))
+    backend.add_special_tokens([AddedToken(token, special=True)
+                                for token in SPECIAL_TOKENS if token != END_OF_TEXT])
+    return TextTokenizer.from_json(backend.to_str(), f"{folder.name}/{GPT2_TOKENIZER}")
+
+
+def grow_vocabulary(model: GPT, vocab_size: int, vocab_multiple: int = 64) -> GPT:
+    """`model` with embedding rows for new token ids, each the mean of the existing rows.
+
+    The output head is the embedding (tied), so a new token's logit is the hidden state times its
+    row. A random row would give the new tokens arbitrary logits; the mean row gives each about
+    the average logit, so nothing the model predicted before changes much, and fine-tuning moves
+    the new rows from a neutral start (Hewitt, "Initializing New Word Embeddings", 2021).
+    """
+    old_rows = model.config.vocab_size
+    grown = GPT(replace(model.config, vocab_size=vocab_size, vocab_multiple=vocab_multiple))
+    state = model.state_dict()
+    embedding = grown.wte.weight.detach().clone()
+    embedding[:old_rows] = state["wte.weight"][:old_rows]
+    embedding[old_rows:] = state["wte.weight"][:old_rows].mean(dim=0)
+    state["wte.weight"] = state["lm_head.weight"] = embedding
+    grown.load_state_dict(state)
+    return grown
+
+
+def start_from_gpt2(name_or_folder: str | Path, artifacts: Artifacts, vocab_multiple: int = 64) -> TextTokenizer:
+    """Write GPT-2's tokenizer (chat tokens added) to tokenizer/ and its weights (rows for those
+    tokens added) as the best pretraining checkpoint: what stages 01 and 04 would have written.
+    Done once: a second call finds both and changes nothing, so fine-tuning can resume."""
+    pretrained = Checkpoints(artifacts.checkpoints("pretrain")).best
+    if pretrained.exists() and artifacts.tokenizer.exists():
+        tokenizer = TextTokenizer.load(artifacts.tokenizer)
+        trained_on = load_checkpoint(pretrained).get("trained_on", {})
+        if trained_on.get("gpt2") == str(name_or_folder) and trained_on.get("tokenizer") == tokenizer.sha256:
+            return tokenizer
+    folder = gpt2_folder(name_or_folder)
+    tokenizer = gpt2_chat_tokenizer(folder)
+    model = grow_vocabulary(load_gpt2(folder), tokenizer.vocab_size, vocab_multiple)
+    artifacts.tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(artifacts.tokenizer, tokenizer.to_json())
+    save_checkpoint(pretrained, {"model": model.state_dict(), "model_config": asdict(model.config),
+                                 "trained_on": {"tokenizer": tokenizer.sha256, "gpt2": str(name_or_folder)}})
+    return tokenizer

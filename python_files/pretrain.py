@@ -14,7 +14,7 @@ from .artifacts import Artifacts
 from .checkpoint import Checkpoints, fingerprint
 from .device import compile_enabled, default_device
 from .distributed import Distributed, run_in_every_process
-from .errors import sentence_on_error
+from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, RandomWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
@@ -54,6 +54,9 @@ def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
 def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
              progress: bool = True, distributed: Distributed = Distributed()) -> TrainResult:
     """Train a fresh model (or resume the run in checkpoints/pretrain/) on the token files."""
+    if profile.start_from:
+        raise CourseError(f"The {profile.name} profile starts from OpenAI's {profile.start_from} and "
+                          f"has no pretraining of its own: begin with notebook 05_sft_data.")
     device = device or default_device()
     meta = read_pretrain_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))

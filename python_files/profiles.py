@@ -4,6 +4,8 @@
 - ``cpu``: a laptop, about 30 minutes for all notebooks; the embedded corpus.
 - ``colab``: a free Colab T4 (fp16), 1-2 hours; hub datasets.
 - ``gpu``: A100/H100s, also several through torchrun; a ~124M-parameter model.
+- ``gpt2``: no pretraining of our own: OpenAI's GPT-2 (124M) fine-tuned into a chat model on a
+  GPU, from notebook 05 on (see `start_from`).
 
 When `LLM_PROFILE` is unset, a machine with CUDA gets ``colab`` and any other gets ``cpu``;
 ``gpu`` is only used when asked for. `LLM_CORPUS` replaces the profile's corpus (for example
@@ -69,6 +71,10 @@ class Profile:
     # readings are needed to learn a docstring; beyond ~8, repeats teach less than new text):
     # notebook 07 asks about it. 0: not added. LLM_CORPUS=python-docs sets it to 0.
     docs_copies: int = 0
+    # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
+    # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where
+    # notebooks 01 and 04 put ours (gpt2_weights.start_from_gpt2), and 05-07 run on them.
+    start_from: str | None = None
     tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
     sample_prompt: str = "json.dumps("    # shown completed during pretraining
     # speed (see train.py); each is on by default where the device supports it
@@ -87,6 +93,10 @@ class Profile:
 
     def summary(self) -> str:
         """The profile in one line: what a notebook prints first (print(profile) shows every setting)."""
+        if self.start_from:
+            return (f"profile {self.name}: OpenAI's {self.start_from} fine-tuned (no pretraining of ours), "
+                    f"vocabulary {self.vocab_size:,}, windows of {self.context_length}, "
+                    f"{self.sft_steps:,} fine-tuning steps")
         corpus = self.corpus if self.corpus_max_bytes is None else f"{self.corpus} ({self.corpus_max_bytes / 1e6:g} MB)"
         return (f"profile {self.name}: corpus {corpus}, vocabulary {self.vocab_size:,}, "
                 f"{self.n_layer} layers x {self.n_embd} wide, {self.n_head} heads, context "
@@ -145,6 +155,16 @@ PROFILES = {
         warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
         sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE, docs_copies=8, rl_steps=400, rl_learning_rate=1e-5,
         rl_questions_per_batch=2, sample_prompt="The most important thing about", **MEASURED_WINNERS),
+    # GPT-2's tokenizer (50,257 ids) with the 4 chat tokens; the model's sizes are GPT-2's, from
+    # its config.json; the pretraining settings are never used
+    "gpt2": Profile(
+        name="gpt2", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
+        vocab_size=50_261, bpe_train_bytes=0, tokenizer_train_bytes=0,
+        n_layer=12, n_head=12, n_embd=768, context_length=512,
+        batch_size=16, grad_accum_steps=4, max_steps=0, learning_rate=0.0, warmup_steps=0,
+        eval_interval=100, eval_batches=20, sft_steps=1000, sft_learning_rate=5e-5,
+        sft_mixture=COLAB_MIXTURE, rl_steps=200, rl_learning_rate=1e-5, rl_questions_per_batch=4,
+        start_from="gpt2"),
 }
 
 

@@ -3,6 +3,8 @@
     python -m python_files.run_notebooks              # every stage, the profile of this machine
     LLM_PROFILE=ci python -m python_files.run_notebooks 01 02    # only stages 01 and 02
 
+A profile that starts from GPT-2 (`gpt2`) runs stages 05 to 07: it has no pretraining of ours.
+
 Each notebook runs in a fresh kernel in its own folder, as when a learner opens it, and is
 saved in place with its outputs: open it afterwards to read the results. A failing notebook
 is saved too, with the error at the cell that failed and no outputs below it (none of an
@@ -25,6 +27,9 @@ from nbclient.exceptions import CellExecutionError, DeadKernelError
 from .artifacts import REPO_ROOT, Artifacts, atomic_write_text
 from .profiles import active_profile
 from .qa_eval import format_table
+
+
+FINE_TUNING_STAGES = ["05", "06", "07"]
 
 
 def course_notebooks(stages: list[str]) -> list[Path]:
@@ -62,7 +67,7 @@ def main() -> int:
     parser.add_argument("stages", nargs="*", help="two-digit stage numbers (default: all)")
     args = parser.parse_args()
     profile = active_profile()
-    notebooks = course_notebooks(args.stages)
+    notebooks = course_notebooks(args.stages or (FINE_TUNING_STAGES if profile.start_from else []))
     print(f"profile {profile.name}: {len(notebooks)} notebooks")
     started = time.perf_counter()
     for number, path in enumerate(notebooks, start=1):

@@ -21,7 +21,8 @@ def test_a_variant_changes_only_what_it_names():
     rows = list(ARCHITECTURE.values())
     assert rows[0] == GPT2 and rows[-2] == MODERN
     assert all(sum(row[key] != GPT2[key] for key in GPT2) == 1 for row in rows[1:-2])
-    assert all(getattr(PROFILES[name], key) == value for name in PROFILES for key, value in rows[-1].items()
+    pretraining = [name for name in PROFILES if PROFILES[name].start_from is None]   # not gpt2: its layout is GPT-2's
+    assert all(getattr(PROFILES[name], key) == value for name in pretraining for key, value in rows[-1].items()
                if key in MEASURED_WINNERS)
 
 
@@ -35,3 +36,19 @@ def test_validation_bits_per_byte_cover_every_window_once():
     with torch.no_grad():
         loss = model(inputs, targets)[1].item()
     assert validation_bpb(model, tokens, 2.5, "cpu") == pytest.approx(loss / math.log(2) / 2.5, rel=1e-5)
+
+
+def test_the_gpu_time_estimate_counts_every_step_of_every_training_notebook():
+    from dataclasses import replace
+
+    from benchmarks.gpu_time_estimate import estimate
+
+    colab = PROFILES["colab"]
+    base = estimate(colab, peak=65e12, utilization=0.3, decode_ms_per_layer=0.3)
+    twice_accumulated = estimate(replace(colab, grad_accum_steps=2 * colab.grad_accum_steps), 65e12, 0.3, 0.3)
+    assert all(twice_accumulated[name] == pytest.approx(2 * base[name]) for name in base)
+    more_reinforcement = estimate(replace(colab, rl_steps=3 * colab.rl_steps), 65e12, 0.3, 0.3)
+    assert more_reinforcement["06b reinforcement"] == pytest.approx(3 * base["06b reinforcement"])
+    assert all(more_reinforcement[name] == base[name] for name in ("04 pretraining", "06 fine-tuning"))
+    faster = estimate(colab, 65e12, 0.6, 0.3)
+    assert faster["04 pretraining"] == pytest.approx(base["04 pretraining"] / 2)

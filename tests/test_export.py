@@ -91,16 +91,30 @@ def run_export(root, *arguments) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_the_command_exports_the_fine_tuned_model_with_a_card(tokenizer, tmp_path):
+def fine_tuned_artifacts(tokenizer, tmp_path):
     artifacts = tiny_artifacts(tmp_path)
     model = random_model(tokenizer, MODERN)
     save_checkpoint(Checkpoints(artifacts.checkpoints("sft")).best,
                     {"model": model.state_dict(), "model_config": asdict(model.config),
                      "trained_on": {"tokenizer": tokenizer.sha256}})
+
+
+def test_the_command_exports_the_fine_tuned_model_with_a_card(tokenizer, tmp_path):
+    fine_tuned_artifacts(tokenizer, tmp_path)
     result = run_export(tmp_path, str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "the fine-tuned (06) model, exported" in result.stdout
-    assert "fine-tuned (06) model of the course" in (tmp_path / "out" / "README.md").read_text()
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "fine-tuned (06) model of the course" in card and "(test 100.0%)" in card
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config.model_type == "llama"
+
+
+def test_a_push_to_the_hub_that_fails_says_why_and_keeps_the_export(tokenizer, tmp_path, monkeypatch):
+    fine_tuned_artifacts(tokenizer, tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = run_export(tmp_path, str(tmp_path / "out"), "--push-to-hub", "someone/course-model")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Could not push to the hub repository 'someone/course-model'" in result.stderr
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config.model_type == "llama"
 
 
