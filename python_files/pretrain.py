@@ -13,15 +13,15 @@ import torch
 from .artifacts import Artifacts
 from .checkpoint import Checkpoints, fingerprint
 from .device import compile_enabled, default_device
-from .distributed import Distributed, run_in_every_process
+from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, RandomWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
-from .profiles import Profile, active_profile
+from .profiles import Profile
 from .sampling import generate
 from .tokenizer import TextTokenizer
-from .train import TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, run_from_terminal, train
 
 
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
@@ -81,12 +81,7 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
 @sentence_on_error
 def main() -> None:
     """Pretraining from a terminal; under torchrun, one process per device."""
-    profile = active_profile()
-    result, setup = run_in_every_process(lambda device, setup: pretrain(
-        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
-    if setup.is_main:
-        print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
-              f"({result.seconds / 60:.1f} min)")
+    run_from_terminal(pretrain)
 
 
 if __name__ == "__main__":

@@ -31,17 +31,17 @@ from .artifacts import Artifacts
 from .chat import render_prompt
 from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
-from .distributed import Distributed, run_in_every_process
+from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, Batch
 from .model import GPT, KVCache
 from .pretrain_data import check_made_with
-from .profiles import Profile, active_profile
+from .profiles import Profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
-from .train import TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, run_from_terminal, train
 
 METHODS = ("rejection", "grpo")
 MAX_ANSWER_TOKENS = 64     # a docstring's first sentence fits; a rambling answer is cut here
@@ -264,11 +264,7 @@ def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | Non
 @sentence_on_error
 def main() -> None:
     """Reinforcement from a terminal; under torchrun, one process per device."""
-    profile = active_profile()
-    result, setup = run_in_every_process(lambda device, setup: reinforce(
-        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
-    if setup.is_main:
-        print(f"step {result.step}: validation loss {result.best_val_loss:.3f} ({result.seconds / 60:.1f} min)")
+    run_from_terminal(reinforce)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,14 @@ import torch
 from .artifacts import Artifacts
 from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import compile_enabled, default_device
-from .distributed import Distributed, run_in_every_process
+from .distributed import Distributed
 from .errors import sentence_on_error
 from .loader import VALIDATION_SEED, RandomWindows
 from .pretrain_data import check_made_with
-from .profiles import Profile, active_profile
+from .profiles import Profile
 from .sft_data import open_sft_split, read_sft_meta
 from .tokenizer import TextTokenizer
-from .train import TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, run_from_terminal, train
 
 
 def sft_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
@@ -65,11 +65,7 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
 @sentence_on_error
 def main() -> None:
     """Fine-tuning from a terminal; under torchrun, one process per device."""
-    profile = active_profile()
-    result, setup = run_in_every_process(lambda device, setup: finetune(
-        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
-    if setup.is_main:
-        print(f"step {result.step}: best validation loss {result.best_val_loss:.3f}")
+    run_from_terminal(finetune)
 
 
 if __name__ == "__main__":

@@ -46,13 +46,15 @@ from typing import Callable
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .artifacts import exclusive, remove_stale_temporaries
+from .artifacts import Artifacts, exclusive, remove_stale_temporaries
 from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint, load_resumable,
                          open_log, save_checkpoint, shown)
 from .device import autocast, precision_for, use_fast_matmuls
-from .distributed import Distributed, any_over_processes, mean_over_processes, wait_for_all
+from .distributed import (Distributed, any_over_processes, mean_over_processes, run_in_every_process,
+                          wait_for_all)
 from .errors import CourseError
 from .model import GPT
+from .profiles import active_profile
 
 
 @dataclass
@@ -404,3 +406,14 @@ def save_checkpoints(checkpoints: Checkpoints, state: TrainingState, best: bool)
         copy_checkpoint(checkpoints.best, checkpoints.last)
     else:
         save_checkpoint(checkpoints.last, state.to_dict())
+
+
+def run_from_terminal(stage: Callable[..., TrainResult]) -> None:
+    """Run a training stage (pretrain, finetune, reinforce) with the active profile, as
+    `python -m python_files.<stage>` does: alone, or under torchrun one process per device."""
+    profile = active_profile()
+    result, setup = run_in_every_process(lambda device, setup: stage(
+        profile, Artifacts.for_profile(profile.name), device, distributed=setup))
+    if setup.is_main:
+        print(f"step {result.step}: best validation loss {result.best_val_loss:.3f} "
+              f"({result.seconds / 60:.1f} min)")
