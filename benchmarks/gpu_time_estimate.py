@@ -50,11 +50,18 @@ def estimate(profile: Profile, peak: float, utilization: float, decode_ms_per_la
     return seconds
 
 
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share of the peak: give a number in (0, 1].")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="colab", choices=PROFILES)
     parser.add_argument("--gpu", default="T4", choices=PEAK_FLOPS)
-    parser.add_argument("--utilization", type=float, default=0.3, help="share of the peak (assumed)")
+    parser.add_argument("--utilization", type=share, default=0.3, help="share of the peak (assumed)")
     parser.add_argument("--decode-ms-per-layer", type=float, default=0.3, help="(assumed)")
     args = parser.parse_args()
     profile, peak = PROFILES[args.profile], PEAK_FLOPS[args.gpu]

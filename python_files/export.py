@@ -36,6 +36,7 @@ from .checkpoint import load_model
 from .errors import CourseError, sentence_on_error
 from .gpt2_weights import BLOCK_NAMES, CONV1D_WEIGHTS
 from .model import GPT, GPT2_LAYOUT
+from .pretrain_data import read_pretrain_meta, training_mixture
 from .tokenizer import ASSISTANT, END_OF_TEXT, END_OF_TURN, SPECIAL_TOKENS, SYSTEM, USER, TextTokenizer
 
 # renders a conversation as chat.render_prompt does: role token, content, end token, and (with
@@ -149,16 +150,19 @@ def export(model: GPT, tokenizer: TextTokenizer, folder: Path, model_card: str =
     return folder
 
 
-def model_card(description: str, model: GPT, artifacts: Artifacts) -> str:
-    """A short README for the export: what the model is, what it learned from, how it scored."""
-    lines = ["# A small chat model built from scratch\n",
+def model_card(description: str, model: GPT, artifacts: Artifacts, start_from: str | None = None) -> str:
+    """A short README for the export: what the model is, what it learned from, how it scored.
+    `start_from`: the GPT-2 checkpoint it was fine-tuned from (the `gpt2` profile)."""
+    title = f"A chat model fine-tuned from OpenAI's {start_from}" if start_from else "A small chat model built from scratch"
+    lines = [f"# {title}\n",
              f"The {description} model of the course: {model.num_parameters() / 1e6:.2f}M parameters, "
              f"{model.config.n_layer} layers x {model.config.n_embd} wide, context {model.config.context_length}.\n"]
+    if start_from:
+        lines.append(f"Pretrained by OpenAI ({start_from}, WebText; MIT license), not by the course.\n")
     if artifacts.pretrain_meta.exists():
-        corpus = json.loads(artifacts.pretrain_meta.read_text(encoding="utf-8"))
-        tokens = corpus["splits"]["train"]["tokens"]
-        sources = ", ".join(f"{source} {count / tokens:.1%}" for source, count in corpus["train_tokens_by_source"].items())
-        lines.append(f"Pretrained on `{corpus['corpus']}`: {tokens:,} tokens ({sources}).\n")
+        corpus = read_pretrain_meta(artifacts)
+        lines.append(f"Pretrained on `{corpus['corpus']}`: {corpus['splits']['train']['tokens']:,} tokens "
+                     f"({', '.join(training_mixture(corpus))}).\n")
     if artifacts.sft_meta.exists():
         mixture = json.loads(artifacts.sft_meta.read_text(encoding="utf-8"))["mixture"]
         lines.append("Fine-tuned on:\n\n| source | conversations | license |\n|---|---|---|")
@@ -204,11 +208,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="also upload the folder to this model repository on the hub")
     parser.add_argument("--private", action="store_true", help="create the hub repository private")
     args = parser.parse_args(argv)
-    artifacts = Artifacts.for_profile(active_profile().name)
+    profile = active_profile()
+    if args.private and not args.push_to_hub:
+        parser.error("--private only applies with --push-to-hub.")
+    artifacts = Artifacts.for_profile(profile.name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     path, description = checkpoint_path(artifacts, args.checkpoint)
     model = load_model(path, "cpu", tokenizer.sha256)
-    export(model, tokenizer, args.folder, model_card(description, model, artifacts))
+    export(model, tokenizer, args.folder, model_card(description, model, artifacts, profile.start_from))
     print(f"the {description} model, exported to {args.folder}: load it with "
           f"AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained")
     if args.push_to_hub:

@@ -26,7 +26,7 @@ from .artifacts import Artifacts, atomic_write_text
 from .checkpoint import Checkpoints, load_checkpoint, save_checkpoint
 from .errors import CourseError
 from .model import GPT, GPT2_LAYOUT, GPTConfig
-from .tokenizer import END_OF_TEXT, SPECIAL_TOKENS, TextTokenizer
+from .tokenizer import SPECIAL_TOKENS, TextTokenizer
 
 GPT2_FILES = ("config.json", "model.safetensors")
 GPT2_TOKENIZER = "tokenizer.json"
@@ -98,17 +98,20 @@ def load_gpt2(name_or_folder: str | Path = "gpt2", device: torch.device | str = 
 
 # --- GPT-2 as the start of fine-tuning -------------------------------------------------------
 
-def gpt2_chat_tokenizer(folder: Path) -> TextTokenizer:
-    """GPT-2's tokenizer with the course's chat tokens added after its 50,257 ids (its own
-    <|endoftext|> is the course's too)."""
+def gpt2_chat_tokenizer(folder: Path, model_vocab_size: int) -> TextTokenizer:
+    """GPT-2's tokenizer with the course's chat tokens added after its ids (its own
+    <|endoftext|> is the course's too, and keeps its id)."""
     from tokenizers import AddedToken, Tokenizer
 
     if not (folder / GPT2_TOKENIZER).exists():
         raise CourseError(f"{folder.name}/ has no {GPT2_TOKENIZER}: GPT-2's tokenizer is needed to "
                           f"fine-tune it (the hub's gpt2 checkpoints have one).")
     backend = Tokenizer.from_file(str(folder / GPT2_TOKENIZER))
-    backend.add_special_tokens([AddedToken(token, special=True)
-                                for token in SPECIAL_TOKENS if token != END_OF_TEXT])
+    if backend.get_vocab_size() != model_vocab_size:   # new rows must follow the model's own
+        raise CourseError(f"{folder.name}/{GPT2_TOKENIZER} has {backend.get_vocab_size():,} tokens but the "
+                          f"model {model_vocab_size:,} embedding rows: use the tokenizer saved with "
+                          f"this checkpoint.")
+    backend.add_special_tokens([AddedToken(token, special=True) for token in SPECIAL_TOKENS])
     return TextTokenizer.from_json(backend.to_str(), f"{folder.name}/{GPT2_TOKENIZER}")
 
 
@@ -142,8 +145,9 @@ def start_from_gpt2(name_or_folder: str | Path, artifacts: Artifacts, vocab_mult
         if trained_on.get("gpt2") == str(name_or_folder) and trained_on.get("tokenizer") == tokenizer.sha256:
             return tokenizer
     folder = gpt2_folder(name_or_folder)
-    tokenizer = gpt2_chat_tokenizer(folder)
-    model = grow_vocabulary(load_gpt2(folder), tokenizer.vocab_size, vocab_multiple)
+    gpt2 = load_gpt2(folder)
+    tokenizer = gpt2_chat_tokenizer(folder, gpt2.config.vocab_size)
+    model = grow_vocabulary(gpt2, tokenizer.vocab_size, vocab_multiple)
     artifacts.tokenizer_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(artifacts.tokenizer, tokenizer.to_json())
     save_checkpoint(pretrained, {"model": model.state_dict(), "model_config": asdict(model.config),

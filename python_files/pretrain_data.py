@@ -20,6 +20,7 @@ from __future__ import annotations
 import array
 import contextlib
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -35,9 +36,10 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
-from .corpus import PACKAGE_DOCS
+from .corpus import PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document
 from .errors import CourseError
+from .profiles import Profile
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
@@ -45,6 +47,18 @@ BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
 # Extra reading that never goes to validation: with `python-docs+packages`, validation holds
 # the same Python documentation as with `python-docs`, so the two runs compare on one figure.
 TRAIN_ONLY_SOURCES = {PACKAGE_DOCS}
+
+
+def pretraining_documents(profile: Profile, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
+    """The profile's corpus as a stream (read once, as it comes), and the `train_copies` to
+    write it with: with `profile.docs_copies`, the Python documentation comes first, its
+    training documents written that many times (a corpus without it, such as FineWeb-Edu, would
+    leave the model unread on what the questions of notebooks 05-07 are about)."""
+    documents = stream_corpus(profile.corpus, profile.corpus_max_bytes,
+                              cache_folder=artifacts.corpus_cache(profile.corpus))
+    if not profile.docs_copies:
+        return documents, {}
+    return itertools.chain(python_docs(), documents), {PYTHON_DOCS: profile.docs_copies}
 
 
 # --- cleaning and hashing --------------------------------------------------------------------
@@ -201,7 +215,10 @@ class DocumentRouter:
     A corpus of a few documents may have none in the held-out share; so the train document
     nearest to it is held back until the end, and goes to validation if nothing else did.
     Documents of `TRAIN_ONLY_SOURCES` always go to training. A training document of a source
-    in `train_copies` is written that many times: a deliberate repeat, unlike a duplicate.
+    in `train_copies` is written that many times: a deliberate repeat, unlike a duplicate. The
+    repeats are written at the end, in rounds of all such documents, so that two copies of one
+    document are a whole round apart, never in the same training window (where the second could
+    be predicted by copying the first).
     """
     writers: dict[str, TokenFileWriter]
     val_fraction: float
@@ -213,6 +230,7 @@ class DocumentRouter:
     train_tokens: Counter = field(default_factory=Counter)    # tokens written to train.bin, per source
     seen: set = field(default_factory=set)
     held_back: tuple | None = None      # (hash, ids, text_bytes, source) of a train document
+    to_repeat: list = field(default_factory=list)    # (ids, text_bytes, source) written again at the end
 
     def add(self, batch: EncodedBatch) -> None:
         for index, hash_ in enumerate(batch.hashes):
@@ -239,11 +257,19 @@ class DocumentRouter:
             self.write_train(ids, text_bytes, source)
 
     def write_train(self, ids: np.ndarray, text_bytes: int, source: str) -> None:
-        copies = self.train_copies.get(source, 1)
-        for _ in range(copies):
-            self.writers["train"].append(ids, text_bytes)
-        self.copies_written += copies - 1
-        self.train_tokens[source] += copies * len(ids)
+        self.writers["train"].append(ids, text_bytes)
+        self.train_tokens[source] += len(ids)
+        if self.train_copies.get(source, 1) > 1:
+            self.to_repeat.append((ids.copy(), text_bytes, source))
+
+    def write_repeats(self) -> None:
+        """Round k writes again every document that asks for more than k copies."""
+        for round_ in range(1, max(self.train_copies.values(), default=1)):
+            for ids, text_bytes, source in self.to_repeat:
+                if self.train_copies[source] > round_:
+                    self.writers["train"].append(ids, text_bytes)
+                    self.train_tokens[source] += len(ids)
+                    self.copies_written += 1
 
     def finish(self) -> None:
         """Write the held-back document, then check that both splits have documents."""
@@ -252,6 +278,7 @@ class DocumentRouter:
                 self.write_train(*self.held_back[1:])
             else:
                 self.writers["val"].append(*self.held_back[1:3])
+        self.write_repeats()
         if not self.sources:
             raise CourseError(f"Nothing is left of the corpus after cleaning ({self.empty} empty "
                               f"and {self.duplicates} duplicate documents): give it some text.")
@@ -319,7 +346,22 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
 # --- reading ---------------------------------------------------------------------------------
 
 def read_pretrain_meta(artifacts: Artifacts) -> dict:
-    return artifacts.read_json(artifacts.pretrain_meta, "02_pretrain_data")
+    meta = artifacts.read_json(artifacts.pretrain_meta, "02_pretrain_data")
+    if "train_tokens_by_source" not in meta:
+        raise CourseError(f"{artifacts.show(artifacts.pretrain_meta)} was written by an older version of "
+                          f"the course (it does not say what the training tokens are made of): run "
+                          f"02_pretrain_data again.")
+    return meta
+
+
+def training_mixture(meta: dict) -> list[str]:
+    """What pretraining reads, a line per source: its share of the training tokens."""
+    total = meta["splits"]["train"]["tokens"]
+    lines = []
+    for source, tokens in meta["train_tokens_by_source"].items():
+        copies = meta["train_copies"].get(source, 1)
+        lines.append(f"{tokens / total:.1%} {source}" + (f" (each document {copies} times)" if copies > 1 else ""))
+    return lines
 
 
 def open_tokens(artifacts: Artifacts, split: str, meta: dict | None = None) -> np.ndarray:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from python_files.artifacts import REPO_ROOT
 from python_files.chat import render_prompt, reply
 from python_files.checkpoint import Checkpoints, save_checkpoint
 from python_files.errors import CourseError
-from python_files.export import export
+from python_files.export import export, push_to_hub
 from python_files.model import GPT, GPT2_LAYOUT, GPTConfig
 from python_files.profiles import MEASURED_WINNERS
 from python_files.tokenizer import TextTokenizer
@@ -91,7 +92,7 @@ def run_export(root, *arguments) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def fine_tuned_artifacts(tokenizer, tmp_path):
+def write_fine_tuned_checkpoint(tokenizer, tmp_path):
     artifacts = tiny_artifacts(tmp_path)
     model = random_model(tokenizer, MODERN)
     save_checkpoint(Checkpoints(artifacts.checkpoints("sft")).best,
@@ -100,17 +101,17 @@ def fine_tuned_artifacts(tokenizer, tmp_path):
 
 
 def test_the_command_exports_the_fine_tuned_model_with_a_card(tokenizer, tmp_path):
-    fine_tuned_artifacts(tokenizer, tmp_path)
+    write_fine_tuned_checkpoint(tokenizer, tmp_path)
     result = run_export(tmp_path, str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "the fine-tuned (06) model, exported" in result.stdout
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "fine-tuned (06) model of the course" in card and "(test 100.0%)" in card
+    assert "fine-tuned (06) model of the course" in card and "tokens (100.0% test)" in card
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config.model_type == "llama"
 
 
 def test_a_push_to_the_hub_that_fails_says_why_and_keeps_the_export(tokenizer, tmp_path, monkeypatch):
-    fine_tuned_artifacts(tokenizer, tmp_path)
+    write_fine_tuned_checkpoint(tokenizer, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = run_export(tmp_path, str(tmp_path / "out"), "--push-to-hub", "someone/course-model")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -122,3 +123,22 @@ def test_the_command_without_a_model_names_the_notebook(tmp_path):
     result = run_export(tmp_path, str(tmp_path / "out"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "01_tokenizer" in result.stderr
+
+
+def test_a_push_to_the_hub_creates_the_repository_and_uploads_the_folder(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    class RecordingHub:    # the hub's client, without the network: what would be sent
+        def create_repo(self, repo_id, **settings):
+            calls.append(("create", repo_id, settings))
+
+        def upload_folder(self, **settings):
+            calls.append(("upload", settings["repo_id"], settings["folder_path"]))
+            return SimpleNamespace(commit_url=f"https://huggingface.co/{settings['repo_id']}/commit/1")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHub)
+    assert push_to_hub(tmp_path, "someone/course-model", private=True).endswith("someone/course-model/commit/1")
+    assert calls == [("create", "someone/course-model", {"repo_type": "model", "private": True, "exist_ok": True}),
+                     ("upload", "someone/course-model", tmp_path)]

@@ -85,11 +85,13 @@ def test_an_unreachable_hub_is_named(monkeypatch):
 def test_gpt2_s_tokenizer_gets_the_chat_tokens_after_its_own_ids(random_gpt2):
     folder, _ = random_gpt2
     original = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    chat = gpt2_chat_tokenizer(folder)
+    chat = gpt2_chat_tokenizer(folder, 300)
     assert chat.special_id(END_OF_TEXT) == 299 and chat.vocab_size == 300 + len(SPECIAL_TOKENS) - 1
     assert sorted(chat.special_id(t) for t in SPECIAL_TOKENS if t != END_OF_TEXT) == [300, 301, 302, 303]
     text = "What does json.dumps do? <|user|> stays text"
     assert chat.encode(text) == original.encode(text, add_special_tokens=False).ids
+    with pytest.raises(CourseError, match="has 300 tokens but the model 320 embedding rows"):
+        gpt2_chat_tokenizer(folder, 320)     # a padded checkpoint: the chat rows would land on padding
 
 
 def test_grown_rows_start_at_the_mean_and_leave_gpt2_s_predictions_as_they_were(random_gpt2):
@@ -104,6 +106,9 @@ def test_grown_rows_start_at_the_mean_and_leave_gpt2_s_predictions_as_they_were(
         before, after = model(ids)[0], grown(ids)[0]
     assert after.shape[-1] == 304
     assert (after[..., :300] - before).abs().max().item() < LOGIT_TOLERANCE
+    # tied head without bias: a mean row's logit is the mean of the old logits, an unremarkable token
+    new_logits = before.mean(dim=-1, keepdim=True).expand(-1, -1, 4)
+    assert (after[..., 300:] - new_logits).abs().max().item() < LOGIT_TOLERANCE
 
 
 def test_fine_tuning_runs_unchanged_on_gpt2(random_gpt2, tmp_path):

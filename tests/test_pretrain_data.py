@@ -3,6 +3,7 @@ processes as the corpus streams past, and their meta.json."""
 
 import itertools
 import json
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -11,12 +12,13 @@ import numpy as np
 import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
-from python_files.corpus import PACKAGE_DOCS
+from python_files.corpus import PACKAGE_DOCS, PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
+from python_files.profiles import PROFILES
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
-                                        prepare_pretraining_data, read_pretrain_meta, text_hash,
-                                        token_dtype)
+                                        prepare_pretraining_data, pretraining_documents,
+                                        read_pretrain_meta, text_hash, token_dtype)
 from python_files.tokenizer import END_OF_TEXT, TextTokenizer, save_tokenizer, train_tokenizer
 
 TEXTS = [f"Document number {i} talks about topic {i % 7} with some words." * (1 + i % 3)
@@ -114,11 +116,13 @@ def test_a_mixed_in_source_is_written_several_times_to_training_and_once_to_vali
     meta = prepare_pretraining_data(documents() + docs, tokenizer, artifacts, "test",
                                     tokenizer.vocab_size, 0.1, workers=2, train_copies={"docs": 3}).meta
     train, val = documents_in(artifacts, "train", tokenizer), documents_in(artifacts, "val", tokenizer)
+    docs_in_train = sum(not is_validation(text_hash(doc.text), 0.1) for doc in docs)
     for doc in docs:
         held_out = is_validation(text_hash(doc.text), 0.1)
         assert (train.count(doc.text), val.count(doc.text)) == ((0, 1) if held_out else (3, 0)), doc.text
+        places = [index for index, text in enumerate(train) if text == doc.text]
+        assert all(b - a >= docs_in_train for a, b in zip(places, places[1:])), "copies a round apart"
     assert all(train.count(text) == 1 for text in TEXTS if text in train), "other sources once"
-    docs_in_train = sum(not is_validation(text_hash(doc.text), 0.1) for doc in docs)
     assert meta["dropped"]["duplicates"] == 0 and meta["copies_written"] == 2 * docs_in_train
     assert sum(meta["sources"].values()) + meta["copies_written"] == sum(
         split["documents"] for split in meta["splits"].values())
@@ -126,6 +130,26 @@ def test_a_mixed_in_source_is_written_several_times_to_training_and_once_to_vali
     with pytest.raises(CourseError, match="fewer than one copy"):
         prepare_pretraining_data(docs, tokenizer, artifacts, "test", tokenizer.vocab_size, 0.1,
                                  train_copies={"docs": 0})
+
+
+def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("A chapter of a book.\n\nAnother paragraph.", encoding="utf-8")
+    artifacts = Artifacts(tmp_path / "a", "a")
+    mixed = replace(PROFILES["colab"], corpus=str(book), corpus_max_bytes=None)
+    documents, train_copies = pretraining_documents(mixed, artifacts)
+    assert next(documents).source == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies}
+    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts)
+    assert [d.source for d in documents] == [book.name] and train_copies == {}
+
+
+def test_an_older_meta_json_asks_for_stage_02_again(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    meta = prepare(documents(), tokenizer, artifacts).meta
+    del meta["train_tokens_by_source"]
+    artifacts.pretrain_meta.write_text(json.dumps(meta))
+    with pytest.raises(CourseError, match="older version of the course .* run 02_pretrain_data again"):
+        read_pretrain_meta(artifacts)
 
 
 def test_two_documents_are_enough_for_both_splits(tokenizer, tmp_path):

@@ -122,7 +122,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 def test_an_interrupted_fp16_run_resumes_with_its_loss_scale(tmp_path):
     """A Colab T4 trains in fp16 with a loss scaler: a resumed run continues with the saved scaler
     (its scale and its count of steps since the last overflow), as if never stopped. CPU autocast
-    runs fp16 too, so this runs everywhere; tests/test_cuda.py repeats it on a GPU."""
+    runs fp16 too, so this runs everywhere; tests/test_cuda.py resumes fp16 runs on a GPU."""
     straight, _ = tiny_run(tmp_path / "straight", precision="fp16")
     with pytest.raises(KeyboardInterrupt):
         tiny_run(tmp_path / "resumed", interrupt_at=6, precision="fp16")
