@@ -21,6 +21,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"            # no network: hub loaders are test
 os.environ["TQDM_DISABLE"] = "1"              # progress bars would only clutter the test log
 os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.pop("LLM_CORPUS", None)            # the tests use the embedded corpus
+os.environ.pop("LLM_SETTINGS", None)          # and the ci profile as it is
 TEST_ARTIFACTS = tempfile.mkdtemp(prefix="llm-course-tests-")
 os.environ["LLM_ARTIFACTS"] = TEST_ARTIFACTS
 

@@ -36,7 +36,7 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
-from .corpus import PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
+from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document
 from .errors import CourseError
 from .profiles import Profile
@@ -51,14 +51,17 @@ TRAIN_ONLY_SOURCES = {PACKAGE_DOCS}
 
 def pretraining_documents(profile: Profile, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
     """The profile's corpus as a stream (read once, as it comes), and the `train_copies` to
-    write it with: with `profile.docs_copies`, the Python documentation comes first, its
-    training documents written that many times (a corpus without it, such as FineWeb-Edu, would
-    leave the model unread on what the questions of notebooks 05-07 are about)."""
+    write it with: with `profile.docs_copies`, the Python documentation's training documents
+    are written that many times. A corpus without it, such as FineWeb-Edu, would leave the
+    model unread on what the questions of notebooks 05-07 are about, so it comes first there;
+    `python-docs+packages` holds it already, and the copies weigh it against the packages'."""
     documents = stream_corpus(profile.corpus, profile.corpus_max_bytes,
                               cache_folder=artifacts.corpus_cache(profile.corpus))
     if not profile.docs_copies:
         return documents, {}
-    return itertools.chain(python_docs(), documents), {PYTHON_DOCS: profile.docs_copies}
+    if profile.corpus != PYTHON_AND_PACKAGE_DOCS:
+        documents = itertools.chain(python_docs(), documents)
+    return documents, {PYTHON_DOCS: profile.docs_copies}
 
 
 # --- cleaning and hashing --------------------------------------------------------------------

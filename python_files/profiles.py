@@ -9,15 +9,17 @@
 
 When `LLM_PROFILE` is unset, a machine with CUDA gets ``colab`` and any other gets ``cpu``;
 ``gpu`` is only used when asked for. `LLM_CORPUS` replaces the profile's corpus (for example
-``LLM_CORPUS=data.txt`` to train on your own text).
+``LLM_CORPUS=data.txt`` to train on your own text), and `LLM_SETTINGS` any other setting
+(``LLM_SETTINGS="max_steps=1500 docs_copies=6"``), so that an experiment needs no edit.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 from dataclasses import dataclass, fields, replace
 
-from .corpus import PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
+from .corpus import PYTHON_DOCS
 from .errors import CourseError
 
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
@@ -66,10 +68,11 @@ class Profile:
     rl_questions_per_batch: int = 8
     rl_samples: int = 8
     rl_method: str = "grpo"         # or "rejection"
-    # With a corpus that is not the Python documentation (FineWeb-Edu, your files), stage 02 adds
-    # the documentation too, each of its training documents written this many times (a few
-    # readings are needed to learn a docstring; beyond ~8, repeats teach less than new text):
-    # notebook 07 asks about it. 0: not added. LLM_CORPUS=python-docs sets it to 0.
+    # Each training document of the Python documentation is written this many times: notebook
+    # 07 asks about it, and a few readings are needed to learn a docstring (beyond ~8, repeats
+    # teach less than new text). A corpus without it (FineWeb-Edu, your files) gets it added;
+    # python-docs+packages holds it already, and the copies weigh it against the packages'.
+    # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = 0
     # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
     # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where
@@ -183,6 +186,31 @@ def active_profile() -> Profile:
     profile = PROFILES[name]
     corpus = os.environ.get("LLM_CORPUS")
     if corpus:
-        documentation = corpus in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS)   # not added to itself
-        profile = replace(profile, corpus=corpus, docs_copies=0 if documentation else profile.docs_copies)
-    return profile
+        profile = replace(profile, corpus=corpus, docs_copies=0 if corpus == PYTHON_DOCS else profile.docs_copies)
+    return replace(profile, **parse_settings(os.environ.get("LLM_SETTINGS", "")))
+
+
+def parse_settings(text: str) -> dict[str, object]:
+    """``"max_steps=1500 docs_copies=6"`` (spaces or commas between) as profile fields and values."""
+    types = {f.name: str(f.type) for f in fields(Profile)}
+    settings = {}
+    for item in text.replace(",", " ").split():
+        name, _, value_text = item.partition("=")
+        if name not in types or not value_text or "tuple" in types[name]:
+            raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE with NAME a setting of the "
+                              f"profile (print(profile) lists them; sft_mixture cannot be set this way).")
+        settings[name] = setting_value(name, value_text, types[name])
+    return settings
+
+
+def setting_value(name: str, text: str, annotation: str) -> object:
+    """`text` as a value of the type `annotation` names: 1500, 4e-3, rope, True, None."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text                         # a bare word: a string such as rope or muon
+    if type(value) is int and "float" in annotation:
+        value = float(value)
+    if type(value).__name__ not in annotation.replace("None", "NoneType"):
+        raise CourseError(f"LLM_SETTINGS: {name}={text} is not a valid value: {name} takes {annotation}.")
+    return value

@@ -1,14 +1,18 @@
 """The ablation benchmark's pieces: how a variant is made, and how it is scored."""
 
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
+from benchmarks import corpus_choice
 from benchmarks.ablations import ARCHITECTURE, GPT2, MODERN, variant, validation_bpb
+from benchmarks.corpus_choice import documented_not_known
+from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig
-from python_files.profiles import MEASURED_WINNERS, PROFILES
+from python_files.profiles import MEASURED_WINNERS, PROFILES, active_profile
 
 
 def test_a_variant_changes_only_what_it_names():
@@ -52,3 +56,24 @@ def test_the_gpu_time_estimate_counts_every_step_of_every_training_notebook():
     assert all(more_reinforcement[name] == base[name] for name in ("04 pretraining", "06 fine-tuning"))
     faster = estimate(colab, 65e12, 0.6, 0.3)
     assert faster["04 pretraining"] == pytest.approx(base["04 pretraining"] / 2)
+
+
+def test_a_corpus_run_counts_the_documented_objects_the_model_said_it_did_not_know():
+    answers = [{"reference": "Serialize obj.", "answer": "I don't know json.dumps."},
+               {"reference": "Join paths.", "answer": "Join two paths."},
+               {"reference": "I don't know json.flatten_tree: ...", "answer": "I don't know json.flatten_tree."},
+               {"reference": "Sum.", "answer": "I do not know numpy.sum."}]
+    assert documented_not_known(answers) == 2
+
+
+def test_a_corpus_run_with_a_mistyped_setting_stops_before_any_notebook(monkeypatch, tmp_path):
+    executed = []
+    monkeypatch.setattr(corpus_choice, "execute", lambda *args: executed.append(args))
+    for name in ("LLM_CORPUS", "LLM_SETTINGS", "LLM_ARTIFACTS"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))    # restored after the test
+    with pytest.raises(CourseError, match="max_step=1500"):
+        corpus_choice.run_course("python-docs+packages max_step=1500", tmp_path)
+    assert executed == []
+    corpus_choice.run_course("python-docs+packages docs_copies=6 max_steps=1500", tmp_path)
+    assert os.environ["LLM_CORPUS"] == "python-docs+packages" and len(executed) >= 7
+    assert (active_profile().docs_copies, active_profile().max_steps) == (6, 1500)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
-from python_files.corpus import PACKAGE_DOCS, PYTHON_DOCS
+from python_files import pretrain_data
+from python_files.corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import PROFILES
@@ -141,6 +142,18 @@ def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     assert next(documents).source == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies}
     documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts)
     assert [d.source for d in documents] == [book.name] and train_copies == {}
+
+
+def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again(tmp_path, monkeypatch):
+    """python-docs+packages already streams the Python documentation: docs_copies repeats it there."""
+    in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
+    monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
+    monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
+    profile = replace(PROFILES["cpu"], corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3)
+    documents, train_copies = pretraining_documents(profile, Artifacts(tmp_path, "a"))
+    assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
+    documents, _ = pretraining_documents(replace(profile, corpus="book.txt"), Artifacts(tmp_path, "a"))
+    assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
 
 
 def test_an_older_meta_json_asks_for_stage_02_again(tokenizer, tmp_path):

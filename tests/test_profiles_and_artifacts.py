@@ -32,10 +32,26 @@ def test_llm_corpus_replaces_the_corpus_of_the_profile(monkeypatch):
     assert active_profile().vocab_size == PROFILES["ci"].vocab_size
 
 
+def test_llm_settings_replace_any_setting_with_a_value_of_its_type(monkeypatch):
+    monkeypatch.setenv("LLM_SETTINGS", "max_steps=1500, docs_copies=6 learning_rate=1 norm=layernorm compile=None")
+    profile = active_profile()
+    assert (profile.max_steps, profile.docs_copies, profile.norm, profile.compile) == (1500, 6, "layernorm", None)
+    assert profile.learning_rate == 1.0 and isinstance(profile.learning_rate, float)
+    assert profile.vocab_size == PROFILES["ci"].vocab_size
+    for wrong, message in [("max_step=10", "not NAME=VALUE"), ("max_steps", "not NAME=VALUE"),
+                           ("sft_mixture=()", "sft_mixture cannot"), ("max_steps=many", "max_steps takes int"),
+                           ("max_steps=1.5", "max_steps takes int"), ("compile=yes", "compile takes bool")]:
+        monkeypatch.setenv("LLM_SETTINGS", wrong)
+        with pytest.raises(CourseError, match=message):
+            active_profile()
+
+
 def test_the_documentation_is_mixed_into_a_hub_corpus_but_not_into_itself(monkeypatch):
     monkeypatch.setenv("LLM_PROFILE", "colab")
     assert active_profile().docs_copies == PROFILES["colab"].docs_copies > 0
     monkeypatch.setenv("LLM_CORPUS", "my_book.txt")       # your text: notebook 07 still asks about the docs
+    assert active_profile().docs_copies == PROFILES["colab"].docs_copies
+    monkeypatch.setenv("LLM_CORPUS", "python-docs+packages")   # holds it: the copies weigh it there
     assert active_profile().docs_copies == PROFILES["colab"].docs_copies
     monkeypatch.setenv("LLM_CORPUS", "python-docs")       # a GPU machine without network
     assert active_profile().docs_copies == 0
