@@ -9,8 +9,8 @@ run the lesson notebooks run headless, top to bottom as `run_notebooks` runs the
 artifacts and notebooks are left as they are). Then it prints side by side: the training tokens,
 the best validation bits per byte (the same Python documents for every corpus: the packages'
 documents only ever go to training, see pretrain_data.TRAIN_ONLY_SOURCES), notebook 07's
-held-out answers with their 95% intervals, and how many documented objects the model said it
-did not know. Under cpu a run takes about a quarter of an hour (800 steps) to half an hour.
+held-out answers with their 95% intervals (those of the latest model: after reinforcement), and
+how many documented objects that model said it did not know. Under cpu a run takes about a quarter of an hour (800 steps) to half an hour.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from python_files.artifacts import Artifacts
 from python_files.checkpoint import Checkpoints, read_log
 from python_files.corpus import PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
 from python_files.pretrain_data import read_pretrain_meta
-from python_files.profiles import active_profile, parse_settings
+from python_files.profiles import active_profile
 from python_files.qa_eval import admits_not_knowing, format_rate
 from python_files.run_notebooks import course_notebooks, execute
 
@@ -42,7 +42,7 @@ def run_course(run: str, artifacts_folder: Path) -> Artifacts:
     `artifacts_folder`."""
     corpus, _, settings = run.partition(" ")
     os.environ.update(LLM_CORPUS=corpus, LLM_SETTINGS=settings, LLM_ARTIFACTS=str(artifacts_folder))
-    parse_settings(settings)         # a mistyped setting stops here, not after an hour
+    active_profile()                 # a mistyped setting stops here, not after an hour
     for path in lesson_notebooks():
         execute(nbformat.read(path, as_version=4), path.parent)
     return Artifacts.for_profile(active_profile().name)

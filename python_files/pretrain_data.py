@@ -54,12 +54,13 @@ def pretraining_documents(profile: Profile, artifacts: Artifacts) -> tuple[Itera
     write it with: with `profile.docs_copies`, the Python documentation's training documents
     are written that many times. A corpus without it, such as FineWeb-Edu, would leave the
     model unread on what the questions of notebooks 05-07 are about, so it comes first there;
-    `python-docs+packages` holds it already, and the copies weigh it against the packages'."""
+    `python-docs+packages` holds it already, and the copies weigh it against the packages'
+    (with `python-docs` they are just more passes)."""
     documents = stream_corpus(profile.corpus, profile.corpus_max_bytes,
                               cache_folder=artifacts.corpus_cache(profile.corpus))
     if not profile.docs_copies:
         return documents, {}
-    if profile.corpus != PYTHON_AND_PACKAGE_DOCS:
+    if profile.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
         documents = itertools.chain(python_docs(), documents)
     return documents, {PYTHON_DOCS: profile.docs_copies}
 

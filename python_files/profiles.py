@@ -178,7 +178,8 @@ def default_profile_name() -> str:
 
 
 def active_profile() -> Profile:
-    """The profile named by `LLM_PROFILE` (or chosen for this machine), with `LLM_CORPUS` applied."""
+    """The profile named by `LLM_PROFILE` (or chosen for this machine), with `LLM_CORPUS` and
+    `LLM_SETTINGS` applied."""
     name = os.environ.get("LLM_PROFILE") or default_profile_name()
     if name not in PROFILES:
         raise CourseError(f"LLM_PROFILE={name!r} is not a profile: use one of "
@@ -190,15 +191,25 @@ def active_profile() -> Profile:
     return replace(profile, **parse_settings(os.environ.get("LLM_SETTINGS", "")))
 
 
+# set by their own variables (LLM_PROFILE names the profile and its artifacts folder; LLM_CORPUS
+# also decides whether the documentation is added), or too structured for one word
+NOT_IN_SETTINGS = {"name": "LLM_PROFILE", "corpus": "LLM_CORPUS", "sft_mixture": "profiles.py"}
+
+
 def parse_settings(text: str) -> dict[str, object]:
     """``"max_steps=1500 docs_copies=6"`` (spaces or commas between) as profile fields and values."""
     types = {f.name: str(f.type) for f in fields(Profile)}
     settings = {}
     for item in text.replace(",", " ").split():
-        name, _, value_text = item.partition("=")
-        if name not in types or not value_text or "tuple" in types[name]:
-            raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE with NAME a setting of the "
-                              f"profile (print(profile) lists them; sft_mixture cannot be set this way).")
+        name, equals, value_text = item.partition("=")
+        if not equals or not value_text:
+            raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE (no spaces or commas inside "
+                              f"a value): write for example max_steps=1500.")
+        if name in NOT_IN_SETTINGS:
+            raise CourseError(f"LLM_SETTINGS: {name} cannot be set there: use {NOT_IN_SETTINGS[name]}.")
+        if name not in types:
+            raise CourseError(f"LLM_SETTINGS: {name!r} is not a setting of the profile: "
+                              f"print(profile) lists them.")
         settings[name] = setting_value(name, value_text, types[name])
     return settings
 
@@ -209,8 +220,13 @@ def setting_value(name: str, text: str, annotation: str) -> object:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         value = text                         # a bare word: a string such as rope or muon
-    if type(value) is int and "float" in annotation:
+    allowed = {type_name.strip() for type_name in annotation.replace("None", "NoneType").split("|")}
+    if type(value) is int and "float" in allowed:
         value = float(value)
-    if type(value).__name__ not in annotation.replace("None", "NoneType"):
-        raise CourseError(f"LLM_SETTINGS: {name}={text} is not a valid value: {name} takes {annotation}.")
+    if type(value).__name__ not in allowed:
+        hint = {"bool": " (True or False)", "str": f" (quote a value that looks like a number: {name}='{text}')"}
+        raise CourseError(f"LLM_SETTINGS: {name}={text} is not a valid value: {name} takes "
+                          f"{annotation}{''.join(hint[t] for t in allowed if t in hint)}.")
+    if isinstance(value, (int, float)) and value < 0:
+        raise CourseError(f"LLM_SETTINGS: {name}={text} is negative: use 0 or more.")
     return value

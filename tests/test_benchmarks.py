@@ -71,7 +71,7 @@ def test_a_corpus_run_with_a_mistyped_setting_stops_before_any_notebook(monkeypa
     monkeypatch.setattr(corpus_choice, "execute", lambda *args: executed.append(args))
     for name in ("LLM_CORPUS", "LLM_SETTINGS", "LLM_ARTIFACTS"):
         monkeypatch.setenv(name, os.environ.get(name, ""))    # restored after the test
-    with pytest.raises(CourseError, match="max_step=1500"):
+    with pytest.raises(CourseError, match="'max_step' is not a setting"):
         corpus_choice.run_course("python-docs+packages max_step=1500", tmp_path)
     assert executed == []
     corpus_choice.run_course("python-docs+packages docs_copies=6 max_steps=1500", tmp_path)

@@ -152,6 +152,8 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     profile = replace(PROFILES["cpu"], corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3)
     documents, train_copies = pretraining_documents(profile, Artifacts(tmp_path, "a"))
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
+    documents, _ = pretraining_documents(replace(profile, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"))
+    assert list(documents) == in_corpus, "never added to itself"
     documents, _ = pretraining_documents(replace(profile, corpus="book.txt"), Artifacts(tmp_path, "a"))
     assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
 

@@ -38,9 +38,13 @@ def test_llm_settings_replace_any_setting_with_a_value_of_its_type(monkeypatch):
     assert (profile.max_steps, profile.docs_copies, profile.norm, profile.compile) == (1500, 6, "layernorm", None)
     assert profile.learning_rate == 1.0 and isinstance(profile.learning_rate, float)
     assert profile.vocab_size == PROFILES["ci"].vocab_size
-    for wrong, message in [("max_step=10", "not NAME=VALUE"), ("max_steps", "not NAME=VALUE"),
-                           ("sft_mixture=()", "sft_mixture cannot"), ("max_steps=many", "max_steps takes int"),
-                           ("max_steps=1.5", "max_steps takes int"), ("compile=yes", "compile takes bool")]:
+    monkeypatch.setenv("LLM_SETTINGS", "sample_prompt='1' start_from=gpt2-medium corpus_max_bytes=None")
+    assert (active_profile().sample_prompt, active_profile().start_from) == ("1", "gpt2-medium")
+    for wrong, message in [("max_step=10", "'max_step' is not a setting"), ("max_steps", "not NAME=VALUE"),
+                           ("sft_mixture=()", "use profiles.py"), ("corpus=python-docs", "use LLM_CORPUS"),
+                           ("name=cpu", "use LLM_PROFILE"), ("max_steps=many", "max_steps takes int"),
+                           ("max_steps=1.5", "max_steps takes int"), ("compile=yes", r"compile takes bool \| None \(True or False\)"),
+                           ("sample_prompt=1", "quote a value"), ("docs_copies=-1", "negative")]:
         monkeypatch.setenv("LLM_SETTINGS", wrong)
         with pytest.raises(CourseError, match=message):
             active_profile()
