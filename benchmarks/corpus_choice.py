@@ -10,7 +10,8 @@ artifacts and notebooks are left as they are). Then it prints side by side: the 
 the best validation bits per byte (the same Python documents for every corpus: the packages'
 documents only ever go to training, see pretrain_data.TRAIN_ONLY_SOURCES), notebook 07's
 held-out answers with their 95% intervals (those of the latest model: after reinforcement), and
-how many documented objects that model said it did not know. Under cpu a run takes about a quarter of an hour (800 steps) to half an hour.
+how many documented objects that model said it did not know. Under cpu a run takes from about a
+quarter of an hour (800 steps) to half an hour (1,500).
 """
 
 from __future__ import annotations
