@@ -30,6 +30,8 @@ class RandomWindows:
     With `loss_mask` (an array of 0/1 aligned with `tokens`), each batch carries the mask of
     its targets: supervised fine-tuning learns only from the assistant's tokens. With `starts`,
     windows begin only there (at conversation starts, so no answer is seen without its question).
+    With `anneal` = (batch, token), batches from number `batch` on draw their windows from token
+    `token` to the end only: pretraining ends on the text written there (see Profile.anneal_on_docs).
 
     Batch number k of a run is drawn with a random generator seeded by (seed, k). So the
     batches do not depend on how many processes share the run: with `world_size` processes,
@@ -40,10 +42,14 @@ class RandomWindows:
     def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int,
                  device: str | torch.device = "cpu", seed: int = 0,
                  loss_mask: np.ndarray | None = None, starts: np.ndarray | None = None,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, anneal: tuple[int, int] | None = None):
         if len(tokens) < context_length + 1:
             raise CourseError(f"The token file has {len(tokens)} tokens, fewer than one window of "
                               f"{context_length + 1}: use more text or a shorter context_length.")
+        if anneal and len(tokens) - anneal[1] < context_length + 1:
+            raise CourseError(f"The token file has {len(tokens) - anneal[1]} tokens to anneal on, fewer "
+                              f"than one window of {context_length + 1}: repeat more text, or turn "
+                              f"anneal_on_docs off.")
         self.tokens = tokens
         self.loss_mask = loss_mask
         self.starts = None if starts is None else starts[starts <= len(tokens) - context_length - 1]
@@ -52,6 +58,7 @@ class RandomWindows:
         self.device = torch.device(device)
         self.seed = seed
         self.rank, self.world_size = rank, world_size
+        self.anneal = anneal
         self.next_index = rank      # the number, among all processes' batches, of our next one
 
     def seek(self, batches_drawn: int) -> None:
@@ -59,11 +66,13 @@ class RandomWindows:
         self.next_index = batches_drawn + self.rank
 
     def window_starts(self) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.next_index])
+        index = self.next_index
+        rng = np.random.default_rng([self.seed, index])
         self.next_index += self.world_size
         if self.starts is not None:
             return rng.choice(self.starts, size=self.batch_size)
-        return rng.integers(0, len(self.tokens) - self.context_length, size=self.batch_size)
+        first = self.anneal[1] if self.anneal and index >= self.anneal[0] else 0
+        return rng.integers(first, len(self.tokens) - self.context_length, size=self.batch_size)
 
     def next_batch(self) -> Batch:
         """Inputs and targets, each (batch_size, context_length) int64 on the device."""

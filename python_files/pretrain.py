@@ -21,7 +21,7 @@ from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
 from .profiles import Profile
 from .sampling import generate
 from .tokenizer import TextTokenizer
-from .train import TrainConfig, TrainResult, run_from_terminal, train
+from .train import TrainConfig, TrainResult, decay_steps, run_from_terminal, train
 
 
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
@@ -39,6 +39,24 @@ def pretrain_config(profile: Profile, device: torch.device | None = None) -> Tra
                        sample_interval=profile.eval_interval, precision=profile.precision,
                        compile=compile_enabled(profile.compile, device or default_device()),
                        optimizer=profile.optimizer, schedule=profile.schedule)
+
+
+def annealing(profile: Profile, config: TrainConfig, meta: dict) -> tuple[int, int] | None:
+    """For `anneal_on_docs`: the first batch of the decay, and where the documentation's repeats
+    begin in train.bin (RandomWindows' `anneal`); None without it."""
+    if not profile.anneal_on_docs:
+        return None
+    if config.schedule != "wsd":
+        raise CourseError(f"anneal_on_docs anneals during the final decay of schedule='wsd', and the "
+                          f"profile's schedule is {config.schedule!r}: use wsd or turn anneal_on_docs off.")
+    if not meta.get("copies_written"):
+        raise CourseError("anneal_on_docs reads the documentation's repeats, and the token files have "
+                          "none: set docs_copies to 2 or more and run 02_pretrain_data again.")
+    if "repeats_start_token" not in meta:
+        raise CourseError("The token files were written by an older version of the course (they do not "
+                          "say where the documentation's repeats begin): run 02_pretrain_data again.")
+    # batches are numbered over all processes, grad_accum_steps of them a step
+    return (config.max_steps - decay_steps(config)) * config.grad_accum_steps, meta["repeats_start_token"]
 
 
 def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
@@ -65,13 +83,14 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     torch.manual_seed(0)   # the same initial weights in every process
     model = GPT(model_config(profile, meta["vocab_size"])).to(device)
     shards = {"rank": distributed.rank, "world_size": distributed.world_size}
+    config = pretrain_config(profile, device)
     train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device,
-                                  seed=1, **shards)
+                                  seed=1, anneal=annealing(profile, config, meta), **shards)
     val_split = meta["splits"]["val"]
     return train(model, train_batches,
                  lambda: RandomWindows(val_tokens, profile.context_length, profile.batch_size, device,
                                        seed=VALIDATION_SEED, **shards),
-                 pretrain_config(profile, device), Checkpoints(artifacts.checkpoints("pretrain")),
+                 config, Checkpoints(artifacts.checkpoints("pretrain")),
                  bytes_per_token=val_split["bytes"] / val_split["tokens"],
                  sample=sampler(tokenizer, profile.sample_prompt), progress=progress,
                  distributed=distributed,

@@ -230,6 +230,7 @@ class DocumentRouter:
     empty: int = 0          # documents with nothing left after cleaning
     duplicates: int = 0     # documents identical to an earlier one after cleaning
     copies_written: int = 0     # training documents written again, as train_copies asks
+    repeats_start: int = 0      # where in train.bin the repeats begin (its length if none)
     sources: Counter = field(default_factory=Counter)     # documents kept, per source
     train_tokens: Counter = field(default_factory=Counter)    # tokens written to train.bin, per source
     seen: set = field(default_factory=set)
@@ -268,6 +269,7 @@ class DocumentRouter:
 
     def write_repeats(self) -> None:
         """Round k writes again every document that asks for more than k copies."""
+        self.repeats_start = self.writers["train"].tokens
         for round_ in range(1, max(self.train_copies.values(), default=1)):
             for ids, text_bytes, source in self.to_repeat:
                 if self.train_copies[source] > round_:
@@ -339,6 +341,7 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
             "val_fraction": val_fraction, "sources": dict(router.sources),
             "dropped": {"empty": router.empty, "duplicates": router.duplicates},
             "train_copies": train_copies, "copies_written": router.copies_written,
+            "repeats_start_token": router.repeats_start,
             "train_tokens_by_source": dict(router.train_tokens),
             "splits": {split: {"documents": len(writer.lengths), "tokens": writer.tokens,
                                "bytes": writer.bytes} for split, writer in writers.items()}}

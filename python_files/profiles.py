@@ -74,6 +74,10 @@ class Profile:
     # python-docs+packages holds it already, and the copies weigh it against the packages'.
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = 0
+    # True: during the learning rate's final decay (schedule "wsd"), pretraining reads only the
+    # documentation's repeats (docs_copies of 2 or more). The model learns from all the text while
+    # the rate is high, then ends on the text notebook 07 asks about ("annealing" on it).
+    anneal_on_docs: bool = False
     # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
     # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where
     # notebooks 01 and 04 put ours (gpt2_weights.start_from_gpt2), and 05-07 run on them.
@@ -187,7 +191,9 @@ def active_profile() -> Profile:
     profile = PROFILES[name]
     corpus = os.environ.get("LLM_CORPUS")
     if corpus:
-        profile = replace(profile, corpus=corpus, docs_copies=0 if corpus == PYTHON_DOCS else profile.docs_copies)
+        if corpus == PYTHON_DOCS:   # the documentation alone: nothing to weigh it against
+            profile = replace(profile, docs_copies=0, anneal_on_docs=False)
+        profile = replace(profile, corpus=corpus)
     return replace(profile, **parse_settings(os.environ.get("LLM_SETTINGS", "")))
 
 

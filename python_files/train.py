@@ -91,11 +91,15 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
         return config.learning_rate * (step + 1) / config.warmup_steps
     floor = config.learning_rate * config.min_lr_ratio
     if config.schedule == "wsd":
-        decay_steps = max(1, round(config.max_steps * config.decay_fraction))
-        remaining = min(1.0, (config.max_steps - step) / decay_steps)
+        remaining = min(1.0, (config.max_steps - step) / decay_steps(config))
         return floor + (config.learning_rate - floor) * remaining
     progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
     return floor + 0.5 * (config.learning_rate - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def decay_steps(config: TrainConfig) -> int:
+    """The steps of warmup-stable-decay's final decay, at the end of the run."""
+    return max(1, round(config.max_steps * config.decay_fraction))
 
 
 class Optimizers:

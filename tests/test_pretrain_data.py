@@ -42,9 +42,9 @@ def prepare(documents_, tokenizer, artifacts, val_fraction=0.1):
                                     val_fraction, workers=2)
 
 
-def documents_in(artifacts, split, tokenizer):
-    """The texts of a token file, cut at each <|endoftext|>."""
-    tokens = open_tokens(artifacts, split).tolist()
+def documents_in(artifacts, split, tokenizer, start=0):
+    """The texts of a token file (from token `start` on), cut at each <|endoftext|>."""
+    tokens = open_tokens(artifacts, split)[start:].tolist()
     end = tokenizer.special_id(END_OF_TEXT)
     assert tokens[-1] == end
     pieces = [list(group) for is_end, group in itertools.groupby(tokens, lambda t: t == end)
@@ -128,6 +128,9 @@ def test_a_mixed_in_source_is_written_several_times_to_training_and_once_to_vali
     assert sum(meta["sources"].values()) + meta["copies_written"] == sum(
         split["documents"] for split in meta["splits"].values())
     assert sum(meta["train_tokens_by_source"].values()) == meta["splits"]["train"]["tokens"]
+    repeats = documents_in(artifacts, "train", tokenizer, start=meta["repeats_start_token"])
+    assert sorted(repeats) == sorted(2 * [d.text for d in docs if d.text in train]), \
+        "from repeats_start_token on: the second and third copies, nothing else"
     with pytest.raises(CourseError, match="fewer than one copy"):
         prepare_pretraining_data(docs, tokenizer, artifacts, "test", tokenizer.vocab_size, 0.1,
                                  train_copies={"docs": 0})

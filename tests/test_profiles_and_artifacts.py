@@ -1,6 +1,7 @@
 """Profile selection and the artifacts paths."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,10 @@ def test_the_documentation_is_mixed_into_a_hub_corpus_but_not_into_itself(monkey
     assert active_profile().docs_copies == PROFILES["colab"].docs_copies
     monkeypatch.setenv("LLM_CORPUS", "python-docs+packages")   # holds it: the copies weigh it there
     assert active_profile().docs_copies == PROFILES["colab"].docs_copies
+    monkeypatch.setitem(PROFILES, "colab", replace(PROFILES["colab"], anneal_on_docs=True))
     monkeypatch.setenv("LLM_CORPUS", "python-docs")       # a GPU machine without network
-    assert active_profile().docs_copies == 0
+    assert (active_profile().docs_copies, active_profile().anneal_on_docs) == (0, False), \
+        "nothing to weigh the documentation against, nor to anneal from"
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -1,6 +1,7 @@
 """The training loop: schedule, parameter groups, exact resume, and the non-finite-loss stop."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from python_files.model import GPT, GPTConfig
 from python_files.distributed import Distributed
 from python_files.checkpoint import Checkpoints, load_checkpoint, read_log
 from python_files.device import precision_for
+from python_files.pretrain import annealing, pretrain_config
+from python_files.profiles import PROFILES
 from python_files.train import TrainConfig, learning_rate_at, make_optimizer, train
 
 CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
@@ -60,6 +63,22 @@ def test_warmup_stable_decay_holds_the_rate_then_decays_over_the_last_share():
     assert rates[85] == pytest.approx(0.5) and rates[100] == pytest.approx(0.0)
     with pytest.raises(CourseError, match="schedule='linear' is not one of cosine, wsd"):
         TrainConfig(1, 1.0, 0, schedule="linear")
+
+
+def test_annealing_on_the_documentation_starts_with_the_decay():
+    """The decay of 1,500 steps x 2 batches begins at step 1,050: batch 2,100 is the first that
+    reads only the documentation's repeats."""
+    profile = replace(PROFILES["cpu"], max_steps=1500, grad_accum_steps=2, docs_copies=6, anneal_on_docs=True)
+    meta = {"copies_written": 4000, "repeats_start_token": 3_000_000}
+    assert annealing(profile, pretrain_config(profile), meta) == (2100, 3_000_000)
+    assert learning_rate_at(1050, pretrain_config(profile)) == profile.learning_rate
+    assert learning_rate_at(1051, pretrain_config(profile)) < profile.learning_rate
+    assert annealing(replace(profile, anneal_on_docs=False), pretrain_config(profile), meta) is None
+    for wrong, meta_, message in [(replace(profile, schedule="cosine"), meta, "use wsd or turn anneal_on_docs off"),
+                                  (profile, {"copies_written": 0}, "set docs_copies to 2 or more and run 02"),
+                                  (profile, {"copies_written": 5}, "older version .* run 02_pretrain_data again")]:
+        with pytest.raises(CourseError, match=message):
+            annealing(wrong, pretrain_config(wrong), meta_)
 
 
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
