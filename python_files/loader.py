@@ -48,8 +48,8 @@ class RandomWindows:
                               f"{context_length + 1}: use more text or a shorter context_length.")
         if anneal and len(tokens) - anneal[1] < context_length + 1:
             raise CourseError(f"The token file has {len(tokens) - anneal[1]} tokens to anneal on, fewer "
-                              f"than one window of {context_length + 1}: repeat more text, or turn "
-                              f"anneal_on_docs off.")
+                              f"than one window of {context_length + 1}: raise docs_copies and run "
+                              f"02_pretrain_data again, or turn anneal_on_docs off.")
         self.tokens = tokens
         self.loss_mask = loss_mask
         self.starts = None if starts is None else starts[starts <= len(tokens) - context_length - 1]
@@ -71,8 +71,12 @@ class RandomWindows:
         self.next_index += self.world_size
         if self.starts is not None:
             return rng.choice(self.starts, size=self.batch_size)
-        first = self.anneal[1] if self.anneal and index >= self.anneal[0] else 0
-        return rng.integers(first, len(self.tokens) - self.context_length, size=self.batch_size)
+        first_token = 0
+        if self.anneal:
+            first_annealing_batch, annealing_from_token = self.anneal
+            if index >= first_annealing_batch:
+                first_token = annealing_from_token
+        return rng.integers(first_token, len(self.tokens) - self.context_length, size=self.batch_size)
 
     def next_batch(self) -> Batch:
         """Inputs and targets, each (batch_size, context_length) int64 on the device."""

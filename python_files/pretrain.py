@@ -12,6 +12,7 @@ import torch
 
 from .artifacts import Artifacts
 from .checkpoint import Checkpoints, fingerprint
+from .corpus import PYTHON_DOCS
 from .device import compile_enabled, default_device
 from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
@@ -47,8 +48,13 @@ def annealing(profile: Profile, config: TrainConfig, meta: dict) -> tuple[int, i
     if not profile.anneal_on_docs:
         return None
     if config.schedule != "wsd":
-        raise CourseError(f"anneal_on_docs anneals during the final decay of schedule='wsd', and the "
-                          f"profile's schedule is {config.schedule!r}: use wsd or turn anneal_on_docs off.")
+        raise CourseError(f"anneal_on_docs needs schedule='wsd' (it anneals during its final decay), and "
+                          f"the profile's schedule is {config.schedule!r}: set schedule=wsd or turn "
+                          f"anneal_on_docs off.")
+    if meta["corpus"] == PYTHON_DOCS:
+        raise CourseError("anneal_on_docs needs the documentation mixed into another corpus, and the "
+                          "corpus is the documentation alone: set LLM_CORPUS=python-docs+packages (or a "
+                          "hub corpus) or turn anneal_on_docs off.")
     if not meta.get("copies_written"):
         raise CourseError("anneal_on_docs reads the documentation's repeats, and the token files have "
                           "none: set docs_copies to 2 or more and run 02_pretrain_data again.")
@@ -84,8 +90,9 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     model = GPT(model_config(profile, meta["vocab_size"])).to(device)
     shards = {"rank": distributed.rank, "world_size": distributed.world_size}
     config = pretrain_config(profile, device)
+    anneal = annealing(profile, config, meta)
     train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device,
-                                  seed=1, anneal=annealing(profile, config, meta), **shards)
+                                  seed=1, anneal=anneal, **shards)
     val_split = meta["splits"]["val"]
     return train(model, train_batches,
                  lambda: RandomWindows(val_tokens, profile.context_length, profile.batch_size, device,
@@ -94,7 +101,9 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
                  bytes_per_token=val_split["bytes"] / val_split["tokens"],
                  sample=sampler(tokenizer, profile.sample_prompt), progress=progress,
                  distributed=distributed,
-                 trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta)})
+                 trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta),
+                             # only when on, so that runs from before the option still resume
+                             **({"annealing on the documentation": anneal} if anneal else {})})
 
 
 @sentence_on_error

@@ -230,7 +230,7 @@ class DocumentRouter:
     empty: int = 0          # documents with nothing left after cleaning
     duplicates: int = 0     # documents identical to an earlier one after cleaning
     copies_written: int = 0     # training documents written again, as train_copies asks
-    repeats_start: int = 0      # where in train.bin the repeats begin (its length if none)
+    repeats_start: int = 0      # the token of train.bin where the repeats begin (set by write_repeats)
     sources: Counter = field(default_factory=Counter)     # documents kept, per source
     train_tokens: Counter = field(default_factory=Counter)    # tokens written to train.bin, per source
     seen: set = field(default_factory=set)

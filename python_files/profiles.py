@@ -75,8 +75,9 @@ class Profile:
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = 0
     # True: during the learning rate's final decay (schedule "wsd"), pretraining reads only the
-    # documentation's repeats (docs_copies of 2 or more). The model learns from all the text while
-    # the rate is high, then ends on the text notebook 07 asks about ("annealing" on it).
+    # documentation's repeats (docs_copies of 2 or more, in a corpus that is not the documentation
+    # alone). The model learns from all the text while the rate is high, then ends on the text
+    # notebook 07 asks about ("annealing" on it).
     anneal_on_docs: bool = False
     # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
     # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where

@@ -98,7 +98,7 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
 
 
 def decay_steps(config: TrainConfig) -> int:
-    """The steps of warmup-stable-decay's final decay, at the end of the run."""
+    """The number of steps of warmup-stable-decay's final decay, at the end of the run."""
     return max(1, round(config.max_steps * config.decay_fraction))
 
 
