@@ -54,6 +54,7 @@ from .distributed import (Distributed, any_over_processes, mean_over_processes, 
                           wait_for_all)
 from .errors import CourseError
 from .model import GPT
+from .muon import FORMATS, Muon, newton_schulz_format
 from .profiles import active_profile
 
 
@@ -74,11 +75,13 @@ class TrainConfig:
     precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU
     compile: bool = False            # torch.compile the model (minutes of compiling, then faster)
     optimizer: str = "adamw"         # "muon": Muon for the blocks' matrices, AdamW for the rest
+    newton_schulz: str = "auto"      # Muon's number format: auto (the device's fast one), fp32, bf16
     schedule: str = "cosine"         # "wsd": warmup, stable, then a linear decay over the last
     decay_fraction: float = 0.3      # ... this share of the steps
 
     def __post_init__(self):
-        for setting, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd"))):
+        for setting, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd")),
+                                 ("newton_schulz", ("auto", *FORMATS))):
             if getattr(self, setting) not in allowed:
                 raise CourseError(f"{setting}={getattr(self, setting)!r} is not one of {', '.join(allowed)}.")
 
@@ -144,9 +147,10 @@ def make_optimizer(model: GPT, config: TrainConfig, device: torch.device):
                               fused=device.type == "cuda")
     if not muon:
         return adamw
-    # match_rms_adamw scales Muon's step to the size of an AdamW step: one learning rate for both
-    return Optimizers(torch.optim.Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                       adjust_lr_fn="match_rms_adamw"), adamw)
+    number_format = (newton_schulz_format(device.type) if config.newton_schulz == "auto"
+                     else config.newton_schulz)
+    return Optimizers(Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
+                           newton_schulz_dtype=FORMATS[number_format]), adamw)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import torch
 from python_files.errors import CourseError
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig
+from python_files.muon import Muon
 from python_files.distributed import Distributed
 from python_files.checkpoint import Checkpoints, load_checkpoint, read_log
 from python_files.device import precision_for
@@ -98,7 +99,7 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
     model = GPT(CONFIG)
     optimizer = make_optimizer(model, TrainConfig(1, 1e-3, 0, optimizer="muon"), torch.device("cpu"))
     muon, adamw = optimizer.optimizers
-    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert isinstance(muon, Muon) and isinstance(adamw, torch.optim.AdamW)
     names = {id(p): n for n, p in model.named_parameters()}
     in_muon = {names[id(p)] for group in muon.param_groups for p in group["params"]}
     assert in_muon == {n for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2}
