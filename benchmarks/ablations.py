@@ -27,38 +27,44 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.machine import describe_machine
 from python_files.artifacts import Artifacts
 from python_files.device import default_device
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPT2_LAYOUT
-from python_files.pretrain import model_config, pretrain_config
+from python_files.pretrain import model_config
 from python_files.pretrain_data import open_tokens, read_pretrain_meta
-from python_files.profiles import MEASURED_WINNERS, Profile, active_profile
+from python_files.profiles import MODERN_MODEL, MODERN_TRAINING, Profile, active_profile, with_settings
 from python_files.train import learning_rate_at, make_optimizer, optimizer_step
 
-GPT2 = {**GPT2_LAYOUT, "optimizer": "adamw", "schedule": "cosine"}
-MODERN = {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "qk_norm": True,
-          "tied_head": False, "logit_softcap": 15.0, "optimizer": "muon", "schedule": "wsd"}
+GPT2 = {**{f"model.{key}": value for key, value in GPT2_LAYOUT.items()},
+        "pretrain.optimizer": "adamw", "pretrain.schedule": "cosine"}
+MODERN = {"model.positions": "rope", "model.norm": "rmsnorm", "model.mlp": "relu2", "model.qk_norm": True,
+          "model.tied_head": False, "model.zero_init": True, "model.logit_softcap": 15.0,
+          "pretrain.optimizer": "muon", "pretrain.schedule": "wsd"}
+PROFILES_CHOICE = {**{f"model.{key}": value for key, value in MODERN_MODEL.items() if key in GPT2_LAYOUT},
+                   **{f"pretrain.{key}": value for key, value in MODERN_TRAINING.items()}}
 ARCHITECTURE = {
     "GPT-2 layout, AdamW, cosine": GPT2,
-    "+ rotary positions": {**GPT2, "positions": "rope"},
-    "+ RMSNorm": {**GPT2, "norm": "rmsnorm"},
-    "+ ReLU^2 MLP": {**GPT2, "mlp": "relu2"},
-    "+ QK-norm": {**GPT2, "qk_norm": True},
-    "+ untied zero-init head": {**GPT2, "tied_head": False},
-    "+ logit soft-cap 15": {**GPT2, "logit_softcap": 15.0},
-    "+ Muon": {**GPT2, "optimizer": "muon"},
-    "+ warmup-stable-decay": {**GPT2, "schedule": "wsd"},
+    "+ rotary positions": {**GPT2, "model.positions": "rope"},
+    "+ RMSNorm": {**GPT2, "model.norm": "rmsnorm"},
+    "+ ReLU^2 MLP": {**GPT2, "model.mlp": "relu2"},
+    "+ QK-norm": {**GPT2, "model.qk_norm": True},
+    "+ untied head": {**GPT2, "model.tied_head": False},
+    "+ zero-init projections": {**GPT2, "model.zero_init": True},
+    "+ logit soft-cap 15": {**GPT2, "model.logit_softcap": 15.0},
+    "+ Muon": {**GPT2, "pretrain.optimizer": "muon"},
+    "+ warmup-stable-decay": {**GPT2, "pretrain.schedule": "wsd"},
     "all of them": MODERN,
-    "the winners (the profiles' choice)": {**GPT2, **MEASURED_WINNERS},
+    "the winners (the profiles' choice)": {**GPT2, **PROFILES_CHOICE},
 }
 SHAPE = {
     "the profile": {},
-    "6 layers": {"n_layer": 6},
-    "3 layers x 256": {"n_layer": 3, "n_embd": 256},
-    "4 layers x 256": {"n_embd": 256},
-    "context 128": {"context_length": 128, "batch_size": 32},
-    "batch 32": {"batch_size": 32},
+    "6 layers": {"model.n_layer": 6},
+    "3 layers x 256": {"model.n_layer": 3, "model.n_embd": 256},
+    "4 layers x 256": {"model.n_embd": 256},
+    "context 128": {"model.context_length": 128, "pretrain.batch_size": 32},
+    "batch 32": {"pretrain.batch_size": 32},
     "learning rate x2": {"learning_rate_factor": 2.0},
     "learning rate x4": {"learning_rate_factor": 4.0},
     "learning rate x0.5": {"learning_rate_factor": 0.5},
@@ -68,9 +74,10 @@ TIMING_STEPS = 9
 
 
 def variant(profile: Profile, changes: dict) -> Profile:
+    """`profile` with the settings of a row changed (dotted names, as LLM_SETTINGS has them)."""
     changes = dict(changes)
     factor = changes.pop("learning_rate_factor", 1.0)
-    return dataclasses.replace(profile, learning_rate=profile.learning_rate * factor, **changes)
+    return with_settings(profile, {"pretrain.learning_rate": profile.pretrain.learning_rate * factor, **changes})
 
 
 def seconds_per_step(profile: Profile, train_tokens, vocab_size: int, device) -> float:
@@ -93,10 +100,10 @@ def no_scaler(device) -> torch.amp.GradScaler:
 def setup(profile: Profile, train_tokens, vocab_size: int, device, seed: int, max_steps: int = 1):
     torch.manual_seed(seed)
     model = GPT(model_config(profile, vocab_size)).to(device)
-    config = dataclasses.replace(pretrain_config(profile, device), max_steps=max_steps,
-                                 warmup_steps=min(profile.warmup_steps, max_steps // 10 + 1),
+    config = dataclasses.replace(profile.pretrain, max_steps=max_steps,
+                                 warmup_steps=min(profile.pretrain.warmup_steps, max_steps // 10 + 1),
                                  precision="fp32", compile=False)
-    batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device, seed=seed)
+    batches = RandomWindows(train_tokens, profile.model.context_length, config.batch_size, device, seed=seed)
     return model, make_optimizer(model, config, device), config, batches
 
 
@@ -147,7 +154,7 @@ def main() -> None:
             "vocab_size": meta["vocab_size"], "bytes_per_token": val["bytes"] / val["tokens"]}
     variants = {name: changes for name, changes in GROUPS[args.group].items()
                 if args.only is None or name in args.only}
-    print(f"{profile.summary()}\n{args.seconds:.0f} s of training per variant on {device.type}, "
+    print(f"{describe_machine(device)}\n{profile.summary()}\n{args.seconds:.0f} s of training per variant on {device.type}, "
           f"seeds {args.seeds}; validation: {val['tokens']:,} tokens\n")
     print(f"{'variant':<30} {'steps':>6} {'val bpb':>8} {'spread':>7} {'vs first':>9}")
     first = None

@@ -1,7 +1,7 @@
 """Does more text of the same kind make a better model? The whole course, once per run.
 
     python -m benchmarks.corpus_choice [--runs python-docs python-docs+packages \
-                                        "python-docs+packages docs_copies=6 max_steps=1500"]
+                                        "python-docs+packages data.docs_copies=6 pretrain.max_steps=1500"]
 
 A run is a corpus and, after it, settings of the profile (see profiles.parse_settings). For each
 run the lesson notebooks run headless, top to bottom as `run_notebooks` runs them, with
@@ -72,7 +72,7 @@ def documented_not_known(answers: list[dict]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", default=[PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS],
-                        help='a corpus, then settings: "python-docs+packages docs_copies=6 max_steps=1500"')
+                        help='a corpus, then settings: "python-docs+packages data.docs_copies=6 pretrain.max_steps=1500"')
     args = parser.parse_args()
     print(active_profile().summary())
     rows = {}

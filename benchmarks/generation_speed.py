@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from python_files.model import GPT, GPTConfig
+from python_files.model import GPT
 from python_files.profiles import PROFILES
 from python_files.sampling import generate
 
@@ -32,10 +32,9 @@ def main() -> None:
     profile = PROFILES[args.profile]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
-    model = GPT(GPTConfig(profile.vocab_size, profile.context_length, profile.n_layer,
-                          profile.n_head, profile.n_embd)).to(device).eval()
-    tokens = min(args.tokens, profile.context_length - 16)
-    prompt = torch.randint(0, profile.vocab_size, (16,)).tolist()
+    model = GPT(profile.model).to(device).eval()
+    tokens = min(args.tokens, profile.model.context_length - 16)
+    prompt = torch.randint(0, profile.model.vocab_size, (16,)).tolist()
     generate(model, prompt, 8, temperature=0.0)   # warm-up: first calls allocate and load kernels
     uncached = tokens_per_second(model, prompt, tokens, use_cache=False)
     cached = tokens_per_second(model, prompt, tokens, use_cache=True)

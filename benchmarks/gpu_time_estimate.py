@@ -19,7 +19,6 @@ import argparse
 
 from benchmarks.training_speed import PEAK_FLOPS
 from python_files.model import flops_per_token
-from python_files.pretrain import model_config
 from python_files.profiles import PROFILES, Profile
 from python_files.reinforce import MAX_ANSWER_TOKENS
 
@@ -29,24 +28,29 @@ REINFORCE_WINDOW = MAX_ANSWER_TOKENS + 32
 
 def training_tokens(profile: Profile) -> dict[str, int]:
     """Tokens that go through a forward and backward pass, per notebook."""
-    per_step = profile.batch_size * profile.grad_accum_steps * profile.context_length
-    sampled = profile.rl_questions_per_batch * profile.rl_samples * REINFORCE_WINDOW
-    return {"04 pretraining": profile.max_steps * per_step,
-            "06 fine-tuning": profile.sft_steps * per_step,
-            "06b reinforcement": profile.rl_steps * profile.grad_accum_steps * sampled}
+    context, reinforce = profile.model.context_length, profile.reinforce
+    sampled = reinforce.questions_per_batch * reinforce.samples * REINFORCE_WINDOW
+    return {"04 pretraining": steps_tokens(profile.pretrain, context),
+            "06 fine-tuning": steps_tokens(profile.sft, context),
+            "06b reinforcement": reinforce.max_steps * reinforce.grad_accum_steps * sampled}
+
+
+def steps_tokens(config, context_length: int) -> int:
+    return config.max_steps * config.batch_size * config.grad_accum_steps * context_length
 
 
 def decoding_steps(profile: Profile) -> int:
     """Reinforcement's sampling: one batch of answers per question, a token at a time (at most)."""
-    return profile.rl_steps * profile.grad_accum_steps * profile.rl_questions_per_batch * MAX_ANSWER_TOKENS
+    reinforce = profile.reinforce
+    return reinforce.max_steps * reinforce.grad_accum_steps * reinforce.questions_per_batch * MAX_ANSWER_TOKENS
 
 
 def estimate(profile: Profile, peak: float, utilization: float, decode_ms_per_layer: float) -> dict[str, float]:
     """Estimated seconds per notebook."""
-    flops = flops_per_token(model_config(profile, profile.vocab_size))
+    flops = flops_per_token(profile.model)
     seconds = {name: tokens * flops / (peak * utilization)
                for name, tokens in training_tokens(profile).items()}
-    seconds["06b reinforcement"] += decoding_steps(profile) * profile.n_layer * decode_ms_per_layer / 1e3
+    seconds["06b reinforcement"] += decoding_steps(profile) * profile.model.n_layer * decode_ms_per_layer / 1e3
     return seconds
 
 
@@ -65,7 +69,7 @@ def main() -> None:
     parser.add_argument("--decode-ms-per-layer", type=float, default=0.3, help="(assumed)")
     args = parser.parse_args()
     profile, peak = PROFILES[args.profile], PEAK_FLOPS[args.gpu]
-    flops = flops_per_token(model_config(profile, profile.vocab_size))
+    flops = flops_per_token(profile.model)
     print(f"profile {profile.name} on a {args.gpu}: {flops / 1e6:.0f} MFLOPs per training token, "
           f"{peak / 1e12:.0f} TFLOPS published peak x {args.utilization:.0%} assumed utilization")
     tokens = training_tokens(profile)

@@ -26,9 +26,8 @@ from benchmarks.training_speed import SameBatch, measure
 from python_files.device import default_device
 from python_files.model import GPT
 from python_files.muon import newton_schulz_format
-from python_files.pretrain import model_config
 from python_files.profiles import PROFILES, active_profile
-from python_files.train import TrainConfig, make_optimizer
+from python_files.train import make_optimizer
 
 VARIANTS = {"AdamW only": {"optimizer": "adamw"},
             "Muon, bf16 Newton-Schulz": {"optimizer": "muon", "newton_schulz": "bf16"},
@@ -37,10 +36,10 @@ VARIANTS = {"AdamW only": {"optimizer": "adamw"},
 
 def step_seconds(profile, device: torch.device, settings: dict, steps: int) -> float:
     torch.manual_seed(0)
-    config = model_config(profile, profile.vocab_size)
+    config = profile.model
     model = GPT(config).to(device)
-    train_config = TrainConfig(1, 1e-4, 0, precision=profile.precision, **settings)
-    batches = SameBatch(config.vocab_size, profile.batch_size, profile.context_length, device)
+    train_config = dataclasses.replace(profile.pretrain, compile=False, **settings)
+    batches = SameBatch(config.vocab_size, train_config.batch_size, config.context_length, device)
     return measure(model, make_optimizer(model, train_config, device), train_config, batches, steps,
                    device)["ms_per_step"] / 1e3
 
@@ -51,11 +50,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
     profile = PROFILES[args.profile] if args.profile else active_profile()
-    profile = dataclasses.replace(profile, compile=False)
     device = default_device()
     print(f"{describe_machine(device)}")
-    print(f"profile {profile.name}: {profile.n_layer} layers x {profile.n_embd}, batch "
-          f"{profile.batch_size} x {profile.context_length}, {args.steps} steps each")
+    print(f"profile {profile.name}: {profile.model.n_layer} layers x {profile.model.n_embd}, batch "
+          f"{profile.pretrain.batch_size} x {profile.model.context_length}, {args.steps} steps each")
     seconds = {name: step_seconds(profile, device, settings, args.steps) for name, settings in VARIANTS.items()}
     adamw = seconds["AdamW only"]
     for name, value in seconds.items():

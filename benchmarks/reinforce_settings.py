@@ -10,12 +10,12 @@ questions as notebook 07 does. The first row is the fine-tuned model itself: the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 
 from benchmarks.sft_settings import held_out_row, held_out_setup
 from python_files.checkpoint import Checkpoints, load_model, read_log
+from python_files.profiles import with_settings
 from python_files.reinforce import reinforce
 
 
@@ -33,8 +33,8 @@ def main() -> None:
     print(f"{'fine-tuned (06)':<22} {'':>20}  {held_out_row(load_model(finetuned, device), tokenizer, questions)}", flush=True)
     for text in args.settings:
         method, learning_rate, steps = text.split(":")
-        setting = dataclasses.replace(profile, rl_method=method, rl_learning_rate=float(learning_rate),
-                                      rl_steps=int(steps))
+        setting = with_settings(profile, {"reinforce.method": method, "reinforce.learning_rate": float(learning_rate),
+                                          "reinforce.max_steps": int(steps)})
         with tempfile.TemporaryDirectory() as folder:
             checkpoints = Checkpoints(Path(folder))
             reinforce(setting, artifacts, device, progress=False, checkpoints=checkpoints)

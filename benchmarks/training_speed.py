@@ -25,8 +25,7 @@ from python_files.device import compile_enabled, precision_for
 from python_files.distributed import Distributed
 from python_files.loader import Batch
 from python_files.model import GPT, flops_per_token
-from python_files.pretrain import model_config
-from python_files.profiles import PROFILES, active_profile
+from python_files.profiles import PROFILES, active_profile, with_settings
 from python_files.train import TrainConfig, make_optimizer, optimizer_step, wrap_for_training
 
 # dense tensor-core peaks: T4 fp16, A100 and H100 SXM bf16 (fp16 is the same on these)
@@ -86,23 +85,23 @@ def main() -> None:
     args = parser.parse_args()
     profile = PROFILES[args.profile] if args.profile else active_profile()
     if args.batch_size:
-        profile = dataclasses.replace(profile, batch_size=args.batch_size)
+        profile = with_settings(profile, {"pretrain.batch_size": args.batch_size})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    optimized_config = model_config(profile, profile.vocab_size)
+    optimized_config = profile.model
     baseline_config = dataclasses.replace(optimized_config, fused_attention=False, vocab_multiple=1)
     runs = {}
     for name, config, train_config in [
             ("optimized", optimized_config,
-             TrainConfig(1, 1e-4, 0, precision=profile.precision, compile=compile_enabled(profile.compile, device))),
+             dataclasses.replace(profile.pretrain, compile=compile_enabled(profile.pretrain.compile, device))),
             ("baseline", baseline_config, TrainConfig(1, 1e-4, 0, precision="fp32"))]:
         torch.manual_seed(0)
         model = GPT(config).to(device)
         optimizer = make_optimizer(model, train_config, device) if name == "optimized" else \
             torch.optim.AdamW(model.parameters(), lr=1e-4, fused=False, foreach=False)
-        batches = SameBatch(config.vocab_size, profile.batch_size, profile.context_length, device)
+        batches = SameBatch(config.vocab_size, profile.pretrain.batch_size, config.context_length, device)
         runs[name] = measure(model, optimizer, train_config, batches, args.steps, device)
         del model, optimizer
 
@@ -110,7 +109,7 @@ def main() -> None:
     flops = flops_per_token(optimized_config)
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"profile {profile.name} on {label}: {GPT(optimized_config).num_parameters() / 1e6:.1f}M "
-          f"parameters, batch {profile.batch_size} x {profile.context_length} tokens, "
+          f"parameters, batch {profile.pretrain.batch_size} x {optimized_config.context_length} tokens, "
           f"{flops / 1e6:.0f} MFLOPs per token")
     print(f"{'run':<10} {'precision':>9} {'tokens/s':>10} {'ms/step':>9} {'peak GB':>8} {'MFU':>6}")
     for name, run in runs.items():

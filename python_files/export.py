@@ -48,7 +48,7 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}")
 MODERN_LAYOUT = {"positions": "rope", "norm": "rmsnorm", "qk_norm": False, "tied_head": True,
-                 "logit_softcap": None}
+                 "logit_softcap": None}   # how the weights start (zero_init) does not matter here
 HIDDEN_ACTIVATIONS = {"gelu": "gelu_pytorch_tanh", "relu2": "relu2"}
 
 

@@ -31,7 +31,7 @@ class RandomWindows:
     its targets: supervised fine-tuning learns only from the assistant's tokens. With `starts`,
     windows begin only there (at conversation starts, so no answer is seen without its question).
     With `anneal` = (batch, token), batches from number `batch` on draw their windows from token
-    `token` to the end only: pretraining ends on the text written there (see Profile.anneal_on_docs).
+    `token` to the end only: pretraining ends on the text written there (see PretrainConfig.anneal_on_docs).
 
     Batch number k of a run is drawn with a random generator seeded by (seed, k). So the
     batches do not depend on how many processes share the run: with `world_size` processes,

@@ -2,7 +2,7 @@
 causal self-attention, a GELU MLP, a final LayerNorm, and an output head that shares its
 weights with the token embedding.
 
-GPT-2's layout is the default (GPT-2's weights load into it). Six settings of `GPTConfig`
+GPT-2's layout is the default (GPT-2's weights load into it). Seven settings of `GPTConfig`
 switch on the choices that small-model speedruns since GPT-2 found to learn faster, each a
 few lines here, each measured by `benchmarks/ablations.py`:
 
@@ -13,8 +13,10 @@ few lines here, each measured by `benchmarks/ablations.py`:
 - ``mlp="relu2"``: relu(x)^2 instead of GELU in the MLP (Primer, 2021);
 - ``qk_norm=True``: queries and keys RMS-normalized per head, which keeps attention logits
   in range at high learning rates;
-- ``tied_head=False``: an output head of its own, zero at the start, like the projections
-  that write into the residual stream: every block starts as the identity;
+- ``tied_head=False``: an output head of its own instead of the token embedding's matrix;
+- ``zero_init=True``: the layers that write into the residual stream (each block's two output
+  projections) and an untied head start at zero: every block starts as the identity, the
+  head silent;
 - ``logit_softcap=c``: logits squashed smoothly into (-c, c) by c * tanh(logits / c).
 """
 
@@ -47,6 +49,7 @@ class GPTConfig:
     mlp: str = "gelu"                   # or "relu2"
     qk_norm: bool = False
     tied_head: bool = True
+    zero_init: bool = False
     logit_softcap: float | None = None
 
     def __post_init__(self):
@@ -70,7 +73,7 @@ class GPTConfig:
 
 # the settings of GPTConfig that give GPT-2's own layout (the defaults)
 GPT2_LAYOUT = {"positions": "learned", "norm": "layernorm", "mlp": "gelu", "qk_norm": False,
-               "tied_head": True, "logit_softcap": None}
+               "tied_head": True, "zero_init": False, "logit_softcap": None}
 
 
 class KVCache:
@@ -217,12 +220,13 @@ class GPT(nn.Module):
             self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
         self.apply(self._init_weights)
         for name, parameter in self.named_parameters():
-            if name.endswith("proj.weight") and config.tied_head:
+            writes_to_residual = name.endswith("proj.weight")
+            if config.zero_init and (writes_to_residual or name == "lm_head.weight" and not config.tied_head):
+                nn.init.zeros_(parameter)   # each block starts as the identity, the head silent
+            elif writes_to_residual:
                 # GPT-2: scale the layers that write into the residual stream by
                 # 1/sqrt(2 * n_layer), so the stream's variance does not grow with depth
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-            elif name.endswith("proj.weight") or name == "lm_head.weight":
-                nn.init.zeros_(parameter)   # untied: each block starts as the identity, the head silent
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -8,56 +8,46 @@ Notebook 04 calls `pretrain`; the same run works from a terminal, on one device 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from .artifacts import Artifacts
 from .checkpoint import Checkpoints, fingerprint
 from .corpus import PYTHON_DOCS
-from .device import compile_enabled, default_device
+from .device import default_device
 from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, RandomWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
-from .profiles import Profile
+from .profiles import PretrainConfig, Profile, active_profile
 from .sampling import generate
 from .tokenizer import TextTokenizer
-from .train import TrainConfig, TrainResult, decay_steps, run_from_terminal, train
+from .train import TrainResult, decay_steps, run_from_terminal, train
 
 
 def model_config(profile: Profile, vocab_size: int) -> GPTConfig:
-    return GPTConfig(vocab_size=vocab_size, context_length=profile.context_length,
-                     n_layer=profile.n_layer, n_head=profile.n_head, n_embd=profile.n_embd,
-                     vocab_multiple=profile.vocab_multiple, positions=profile.positions,
-                     norm=profile.norm, mlp=profile.mlp, qk_norm=profile.qk_norm,
-                     tied_head=profile.tied_head, logit_softcap=profile.logit_softcap)
+    """The profile's model, with the vocabulary the tokenizer really has."""
+    return replace(profile.model, vocab_size=vocab_size)
 
 
-def pretrain_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
-    return TrainConfig(max_steps=profile.max_steps, learning_rate=profile.learning_rate,
-                       warmup_steps=profile.warmup_steps, grad_accum_steps=profile.grad_accum_steps,
-                       eval_interval=profile.eval_interval, eval_batches=profile.eval_batches,
-                       sample_interval=profile.eval_interval, precision=profile.precision,
-                       compile=compile_enabled(profile.compile, device or default_device()),
-                       optimizer=profile.optimizer, schedule=profile.schedule)
-
-
-def annealing(profile: Profile, config: TrainConfig, meta: dict) -> tuple[int, int] | None:
+def annealing(config: PretrainConfig, meta: dict) -> tuple[int, int] | None:
     """For `anneal_on_docs`: the first batch of the decay, and where the documentation's repeats
     begin in train.bin (RandomWindows' `anneal`); None without it."""
-    if not profile.anneal_on_docs:
+    if not config.anneal_on_docs:
         return None
     if config.schedule != "wsd":
         raise CourseError(f"anneal_on_docs needs schedule='wsd' (it anneals during its final decay), and "
-                          f"the profile's schedule is {config.schedule!r}: set schedule=wsd or turn "
-                          f"anneal_on_docs off.")
+                          f"pretraining's schedule is {config.schedule!r}: set pretrain.schedule=wsd or turn "
+                          f"pretrain.anneal_on_docs off.")
     if meta["corpus"] == PYTHON_DOCS:
         raise CourseError("anneal_on_docs needs the documentation mixed into another corpus, and the "
                           "corpus is the documentation alone: set LLM_CORPUS=python-docs+packages (or a "
-                          "hub corpus) or turn anneal_on_docs off.")
+                          "hub corpus) or turn pretrain.anneal_on_docs off.")
     if not meta.get("copies_written"):
         raise CourseError("anneal_on_docs reads the documentation's repeats, and the token files have "
-                          "none: set docs_copies to 2 or more and run 02_pretrain_data again.")
+                          "none: set data.docs_copies to 2 or more and run 02_pretrain_data again.")
     if "repeats_start_token" not in meta:
         raise CourseError("The token files were written by an older version of the course (they do not "
                           "say where the documentation's repeats begin): run 02_pretrain_data again.")
@@ -89,17 +79,15 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     torch.manual_seed(0)   # the same initial weights in every process
     model = GPT(model_config(profile, meta["vocab_size"])).to(device)
     shards = {"rank": distributed.rank, "world_size": distributed.world_size}
-    config = pretrain_config(profile, device)
-    anneal = annealing(profile, config, meta)
-    train_batches = RandomWindows(train_tokens, profile.context_length, profile.batch_size, device,
-                                  seed=1, anneal=anneal, **shards)
+    config, context = profile.pretrain, profile.model.context_length
+    anneal = annealing(config, meta)
+    train_batches = RandomWindows(train_tokens, context, config.batch_size, device, seed=1, anneal=anneal, **shards)
     val_split = meta["splits"]["val"]
     return train(model, train_batches,
-                 lambda: RandomWindows(val_tokens, profile.context_length, profile.batch_size, device,
-                                       seed=VALIDATION_SEED, **shards),
+                 lambda: RandomWindows(val_tokens, context, config.batch_size, device, seed=VALIDATION_SEED, **shards),
                  config, Checkpoints(artifacts.checkpoints("pretrain")),
                  bytes_per_token=val_split["bytes"] / val_split["tokens"],
-                 sample=sampler(tokenizer, profile.sample_prompt), progress=progress,
+                 sample=sampler(tokenizer, config.sample_prompt), progress=progress,
                  distributed=distributed,
                  trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta),
                              # only when on, so that runs from before the option still resume
@@ -109,7 +97,7 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
 @sentence_on_error
 def main() -> None:
     """Pretraining from a terminal; under torchrun, one process per device."""
-    run_from_terminal(pretrain)
+    run_from_terminal(pretrain, active_profile())
 
 
 if __name__ == "__main__":

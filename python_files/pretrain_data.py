@@ -39,7 +39,7 @@ from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, rem
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document
 from .errors import CourseError
-from .profiles import Profile
+from .profiles import DataConfig
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
@@ -49,20 +49,19 @@ BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
 TRAIN_ONLY_SOURCES = {PACKAGE_DOCS}
 
 
-def pretraining_documents(profile: Profile, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
+def pretraining_documents(data: DataConfig, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
     """The profile's corpus as a stream (read once, as it comes), and the `train_copies` to
-    write it with: with `profile.docs_copies`, the Python documentation's training documents
+    write it with: with `data.docs_copies`, the Python documentation's training documents
     are written that many times. A corpus without it, such as FineWeb-Edu, would leave the
     model unread on what the questions of notebooks 05-07 are about, so it comes first there;
     `python-docs+packages` holds it already, and the copies weigh it against the packages'
     (with `python-docs` they are just more passes)."""
-    documents = stream_corpus(profile.corpus, profile.corpus_max_bytes,
-                              cache_folder=artifacts.corpus_cache(profile.corpus))
-    if not profile.docs_copies:
+    documents = stream_corpus(data.corpus, data.corpus_max_bytes, cache_folder=artifacts.corpus_cache(data.corpus))
+    if not data.docs_copies:
         return documents, {}
-    if profile.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
+    if data.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
         documents = itertools.chain(python_docs(), documents)
-    return documents, {PYTHON_DOCS: profile.docs_copies}
+    return documents, {PYTHON_DOCS: data.docs_copies}
 
 
 # --- cleaning and hashing --------------------------------------------------------------------
@@ -180,7 +179,7 @@ def encoded_batches(documents: Iterable[Document], tokenizer: TextTokenizer, dty
             raise CourseError(
                 "A tokenizing worker process died. From a script, start stage 02 under "
                 "`if __name__ == \"__main__\":` (every worker imports the script); otherwise "
-                "memory may have run out: set fewer tokenize_workers in the profile.") from None
+                "memory may have run out: set data.tokenize_workers lower (LLM_SETTINGS).") from None
 
 
 # --- this process: drop duplicates, pick the split, write ------------------------------------
@@ -308,7 +307,7 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
     `train_copies` names sources whose training documents are written several times (the
-    Python documentation mixed into a hub corpus: see Profile.docs_copies).
+    Python documentation mixed into a hub corpus: see DataConfig.docs_copies).
     """
     if any(copies < 1 for copies in (train_copies or {}).values()):
         raise CourseError(f"train_copies={train_copies} asks for fewer than one copy: use 1 or more.")

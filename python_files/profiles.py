@@ -7,20 +7,30 @@
 - ``gpt2``: no pretraining of our own: OpenAI's GPT-2 (124M) fine-tuned into a chat model on a
   GPU, from notebook 05 on (see `start_from`).
 
+A profile is a composition of the configs the code already has, one per part of the course:
+the data (`DataConfig`, stages 02 and 05), the tokenizer (`TokenizerConfig`, stage 01), the
+model (`model.GPTConfig`), and one training config per training stage: pretraining
+(`PretrainConfig`, 04), fine-tuning (`train.TrainConfig`, 06) and reinforcement
+(`ReinforceConfig`, 06b). Each stage is given its config whole, and every setting it uses is
+in it: `print(profile.sft)` shows what fine-tuning runs with.
+
 When `LLM_PROFILE` is unset, a machine with CUDA gets ``colab`` and any other gets ``cpu``;
 ``gpu`` is only used when asked for. `LLM_CORPUS` replaces the profile's corpus (for example
-``LLM_CORPUS=data.txt`` to train on your own text), and `LLM_SETTINGS` any other setting
-(``LLM_SETTINGS="max_steps=1500 docs_copies=6"``), so that an experiment needs no edit.
+``LLM_CORPUS=data.txt`` to train on your own text), and `LLM_SETTINGS` any other setting by
+its dotted name (``LLM_SETTINGS="pretrain.max_steps=1500 sft.optimizer=muon model.n_layer=6"``),
+so that an experiment needs no edit.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 from .corpus import PYTHON_DOCS
 from .errors import CourseError
+from .model import GPTConfig
+from .train import TrainConfig
 
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
 
@@ -34,92 +44,101 @@ class MixtureSource:
 
 
 @dataclass(frozen=True)
-class Profile:
-    name: str
-    # data
+class DataConfig:
+    """What stage 02 reads for pretraining and stage 05 for fine-tuning."""
     corpus: str                     # see corpus.load_corpus: python-docs, files, or hf:<id>
     corpus_max_bytes: int | None    # text stage 02 reads, ~4 bytes a token (None: all of it)
     val_fraction: float             # share of documents held out for validation
-    # tokenizer
-    vocab_size: int                 # of the production tokenizer, special tokens included
-    bpe_train_bytes: int            # text given to the from-scratch trainer in notebook 01
-    tokenizer_train_bytes: int      # text notebook 01 reads, 9/10 of it for the `tokenizers` trainer
-    # model
-    n_layer: int
-    n_head: int
-    n_embd: int
-    context_length: int
-    # pretraining
-    batch_size: int                 # sequences per forward pass on one device
-    grad_accum_steps: int           # forward passes per optimizer step
-    max_steps: int
-    learning_rate: float
-    warmup_steps: int
-    eval_interval: int              # steps between evaluations and checkpoints
-    eval_batches: int               # validation batches per evaluation
-    # supervised fine-tuning
-    sft_steps: int
-    sft_learning_rate: float
-    sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
-    # reinforcement by sampling (see reinforce.py): each batch samples rl_samples answers to
-    # each of rl_questions_per_batch fine-tuning questions (grad_accum_steps batches a step)
-    rl_steps: int = 0
-    rl_learning_rate: float = 1e-5
-    rl_questions_per_batch: int = 8
-    rl_samples: int = 8
-    rl_method: str = "grpo"         # or "rejection"
     # Each training document of the Python documentation is written this many times: notebook
     # 07 asks about it, and a few readings are needed to learn a docstring (beyond ~8, repeats
     # teach less than new text). A corpus without it (FineWeb-Edu, your files) gets it added;
     # python-docs+packages holds it already, and the copies weigh it against the packages'.
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = 0
+    sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
+    tokenize_workers: int | None = None           # processes for tokenizing (None: all cores)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """What notebook 01 trains on; the vocabulary's size is the model's (`model.vocab_size`)."""
+    bpe_train_bytes: int            # text given to the from-scratch trainer
+    train_bytes: int                # text notebook 01 reads, 9/10 of it for the `tokenizers` trainer
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    """Pretraining's settings: the training loop's, and two of its own."""
+    sample_prompt: str = "json.dumps("    # completed at every evaluation, to watch the model learn
     # True: during the learning rate's final decay (schedule "wsd"), pretraining reads only the
     # documentation's repeats (docs_copies of 2 or more, in a corpus that is not the documentation
     # alone). The model learns from all the text while the rate is high, then ends on the text
     # notebook 07 asks about ("annealing" on it).
     anneal_on_docs: bool = False
+
+
+@dataclass
+class ReinforceConfig(TrainConfig):
+    """Reinforcement's settings: the training loop's, and how its batches are sampled: each
+    batch samples `samples` answers to each of `questions_per_batch` fine-tuning questions."""
+    questions_per_batch: int = 8
+    samples: int = 8
+    method: str = "grpo"            # or "rejection" (see reinforce.py)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    data: DataConfig
+    tokenizer: TokenizerConfig
+    model: GPTConfig                # vocab_size: the tokenizer's target; the model gets the real one
+    pretrain: PretrainConfig
+    sft: TrainConfig
+    reinforce: ReinforceConfig
     # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
     # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where
     # notebooks 01 and 04 put ours (gpt2_weights.start_from_gpt2), and 05-07 run on them.
     start_from: str | None = None
-    tokenize_workers: int | None = None   # processes for tokenizing (None: all cores)
-    sample_prompt: str = "json.dumps("    # shown completed during pretraining
-    # speed (see train.py); each is on by default where the device supports it
-    precision: str = "auto"         # auto: bf16 from sm80, fp16 with loss scaling below, fp32 on CPU
-    compile: bool | None = None     # torch.compile; None: on with CUDA, except on Windows
-    vocab_multiple: int = 64        # embedding rows rounded up to a multiple of this
-    # architecture and optimizer: GPT-2's by default; see model.py and benchmarks/ablations.py
-    positions: str = "learned"
-    norm: str = "layernorm"
-    mlp: str = "gelu"
-    qk_norm: bool = False
-    tied_head: bool = True
-    logit_softcap: float | None = None
-    optimizer: str = "adamw"
-    schedule: str = "cosine"
 
     def summary(self) -> str:
         """The profile in one line: what a notebook prints first (print(profile) shows every setting)."""
+        model = self.model
         if self.start_from:
             return (f"profile {self.name}: OpenAI's {self.start_from} fine-tuned (no pretraining of ours), "
-                    f"vocabulary {self.vocab_size:,}, windows of {self.context_length}, "
-                    f"{self.sft_steps:,} fine-tuning steps")
-        corpus = self.corpus if self.corpus_max_bytes is None else f"{self.corpus} ({self.corpus_max_bytes / 1e6:g} MB)"
-        return (f"profile {self.name}: corpus {corpus}, vocabulary {self.vocab_size:,}, "
-                f"{self.n_layer} layers x {self.n_embd} wide, {self.n_head} heads, context "
-                f"{self.context_length}, {self.max_steps:,} pretraining + {self.sft_steps:,} fine-tuning steps")
+                    f"vocabulary {model.vocab_size:,}, windows of {model.context_length}, "
+                    f"{self.sft.max_steps:,} fine-tuning steps")
+        data = self.data
+        corpus = data.corpus if data.corpus_max_bytes is None else f"{data.corpus} ({data.corpus_max_bytes / 1e6:g} MB)"
+        return (f"profile {self.name}: corpus {corpus}, vocabulary {model.vocab_size:,}, "
+                f"{model.n_layer} layers x {model.n_embd} wide, {model.n_head} heads, context "
+                f"{model.context_length}, {self.pretrain.max_steps:,} pretraining + "
+                f"{self.sft.max_steps:,} fine-tuning steps")
+
+    def describe(self, part: str) -> str:
+        """The settings of one part ("pretrain", say), one a line: what a stage's notebook prints."""
+        return describe(getattr(self, part), part)
 
     def __str__(self) -> str:
-        width = max(len(f.name) for f in fields(self))
-        return "\n".join(f"{f.name:<{width}}  {getattr(self, f.name)}" for f in fields(self))
+        return "\n\n".join(self.describe(part) for part in PARTS) + f"\n\nstart_from  {self.start_from}"
 
 
-# The choices since GPT-2 that won in benchmarks/ablations.py (the cpu model, same training
-# time): rotary positions, RMSNorm, ReLU^2, Muon, warmup-stable-decay. QK-norm, an untied
-# head and logit soft-capping did not help at this size, and stay off.
-MEASURED_WINNERS = {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "optimizer": "muon",
-                    "schedule": "wsd"}
+PARTS = ("data", "tokenizer", "model", "pretrain", "sft", "reinforce")
+
+
+def describe(config, title: str) -> str:
+    """A config as a titled list of settings, one a line: what the notebooks print."""
+    width = max(len(f.name) for f in fields(config))
+    return f"{title} ({type(config).__name__})\n" + "\n".join(
+        f"  {f.name:<{width}}  {getattr(config, f.name)}" for f in fields(config))
+
+
+# The model of every pretraining profile: GPT-2's blocks with the choices since GPT-2 that won in
+# benchmarks/ablations.py (the cpu model, same training time): rotary positions, RMSNorm, ReLU^2.
+# QK-norm, an untied head, zero-initialized projections and logit soft-capping did not help at
+# this size, and stay off. Embedding rows are padded to a multiple of 64 (tensor cores).
+MODERN_MODEL = {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "vocab_multiple": 64}
+# and its pretraining: Muon for the matrices, warmup-stable-decay
+MODERN_TRAINING = {"optimizer": "muon", "schedule": "wsd"}
 
 # small, clean sets weigh more; large synthetic ones are capped
 COLAB_MIXTURE = (
@@ -130,48 +149,76 @@ COLAB_MIXTURE = (
     MixtureSource("ultrachat", 10_000))
 GPU_MIXTURE = tuple(MixtureSource(m.name, m.cap * 5, m.weight) for m in COLAB_MIXTURE)
 
+# Fine-tuning and reinforcement start from a trained model: no weight decay (it would pull the
+# pretrained weights toward zero), warmup over a twentieth (a tenth) of the steps, and
+# reinforcement at a constant rate after it (its batches change with the model: no schedule to
+# anneal). Reinforcement is never compiled: its batches change length at every step.
 PROFILES = {
     "ci": Profile(
-        name="ci", corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1,
-        vocab_size=1024, bpe_train_bytes=150_000, tokenizer_train_bytes=300_000,
-        n_layer=2, n_head=2, n_embd=64, context_length=128,
-        batch_size=16, grad_accum_steps=1, max_steps=150, learning_rate=1e-2, warmup_steps=10,
-        eval_interval=50, eval_batches=4, sft_steps=60, sft_learning_rate=1e-3,
-        rl_steps=4, rl_learning_rate=1e-4, rl_questions_per_batch=2, rl_samples=4,
-        tokenize_workers=2, **MEASURED_WINNERS),
+        name="ci",
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1, tokenize_workers=2),
+        tokenizer=TokenizerConfig(bpe_train_bytes=150_000, train_bytes=300_000),
+        model=GPTConfig(vocab_size=1024, context_length=128, n_layer=2, n_head=2, n_embd=64, **MODERN_MODEL),
+        pretrain=PretrainConfig(max_steps=150, learning_rate=1e-2, warmup_steps=10, batch_size=16,
+                                eval_interval=50, sample_interval=50, eval_batches=4, **MODERN_TRAINING),
+        sft=TrainConfig(max_steps=60, learning_rate=1e-3, warmup_steps=3, batch_size=16, weight_decay=0.0,
+                        eval_interval=7, eval_batches=4),
+        reinforce=ReinforceConfig(max_steps=4, learning_rate=1e-4, warmup_steps=1, batch_size=16,
+                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=1, eval_batches=4,
+                                  compile=False, questions_per_batch=2, samples=4)),
     "cpu": Profile(
-        name="cpu", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
-        vocab_size=4096, bpe_train_bytes=2_000_000, tokenizer_train_bytes=10_000_000,
-        n_layer=4, n_head=4, n_embd=192, context_length=256,
-        batch_size=16, grad_accum_steps=1, max_steps=800, learning_rate=4e-3, warmup_steps=50,
-        eval_interval=100, eval_batches=10, sft_steps=500, sft_learning_rate=5e-4,
-        rl_steps=240, rl_learning_rate=5e-5, rl_questions_per_batch=8, rl_samples=8,
-        **MEASURED_WINNERS),
+        name="cpu",
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05),
+        tokenizer=TokenizerConfig(bpe_train_bytes=2_000_000, train_bytes=10_000_000),
+        model=GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=4, n_embd=192, **MODERN_MODEL),
+        pretrain=PretrainConfig(max_steps=800, learning_rate=4e-3, warmup_steps=50, batch_size=16,
+                                eval_interval=100, sample_interval=100, eval_batches=10, **MODERN_TRAINING),
+        sft=TrainConfig(max_steps=500, learning_rate=5e-4, warmup_steps=25, batch_size=16, weight_decay=0.0,
+                        eval_interval=62, eval_batches=10),
+        reinforce=ReinforceConfig(max_steps=240, learning_rate=5e-5, warmup_steps=24, batch_size=16,
+                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=60, eval_batches=10,
+                                  compile=False, questions_per_batch=8, samples=8)),
     "colab": Profile(
-        name="colab", corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
-        vocab_size=16384, bpe_train_bytes=5_000_000, tokenizer_train_bytes=200_000_000,
-        n_layer=8, n_head=8, n_embd=512, context_length=512,
-        batch_size=32, grad_accum_steps=4, max_steps=5000, learning_rate=6e-4, warmup_steps=200,
-        eval_interval=250, eval_batches=50, sft_steps=2000, sft_learning_rate=2e-4,
-        sft_mixture=COLAB_MIXTURE, docs_copies=8, rl_steps=200, rl_learning_rate=2e-5, rl_questions_per_batch=4,
-        sample_prompt="The most important thing about", **MEASURED_WINNERS),
+        name="colab",
+        data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
+                        docs_copies=8, sft_mixture=COLAB_MIXTURE),
+        tokenizer=TokenizerConfig(bpe_train_bytes=5_000_000, train_bytes=200_000_000),
+        model=GPTConfig(vocab_size=16384, context_length=512, n_layer=8, n_head=8, n_embd=512, **MODERN_MODEL),
+        pretrain=PretrainConfig(max_steps=5000, learning_rate=6e-4, warmup_steps=200, batch_size=32,
+                                grad_accum_steps=4, eval_interval=250, sample_interval=250, eval_batches=50,
+                                sample_prompt="The most important thing about", **MODERN_TRAINING),
+        sft=TrainConfig(max_steps=2000, learning_rate=2e-4, warmup_steps=100, batch_size=32, grad_accum_steps=4,
+                        weight_decay=0.0, eval_interval=250, eval_batches=50),
+        reinforce=ReinforceConfig(max_steps=200, learning_rate=2e-5, warmup_steps=20, batch_size=32,
+                                  grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
+                                  eval_batches=50, compile=False, questions_per_batch=4, samples=8)),
     "gpu": Profile(
-        name="gpu", corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
-        vocab_size=32768, bpe_train_bytes=5_000_000, tokenizer_train_bytes=1_000_000_000,
-        n_layer=12, n_head=12, n_embd=768, context_length=1024,
-        batch_size=32, grad_accum_steps=16, max_steps=10000, learning_rate=6e-4,
-        warmup_steps=700, eval_interval=500, eval_batches=100, sft_steps=3000,
-        sft_learning_rate=1e-4, sft_mixture=GPU_MIXTURE, docs_copies=8, rl_steps=400, rl_learning_rate=1e-5,
-        rl_questions_per_batch=2, sample_prompt="The most important thing about", **MEASURED_WINNERS),
-    # GPT-2's tokenizer (50,257 ids) with the 4 chat tokens; the model's sizes are GPT-2's, from
-    # its config.json; the pretraining settings are never used
+        name="gpu",
+        data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
+                        docs_copies=8, sft_mixture=GPU_MIXTURE),
+        tokenizer=TokenizerConfig(bpe_train_bytes=5_000_000, train_bytes=1_000_000_000),
+        model=GPTConfig(vocab_size=32768, context_length=1024, n_layer=12, n_head=12, n_embd=768, **MODERN_MODEL),
+        pretrain=PretrainConfig(max_steps=10000, learning_rate=6e-4, warmup_steps=700, batch_size=32,
+                                grad_accum_steps=16, eval_interval=500, sample_interval=500, eval_batches=100,
+                                sample_prompt="The most important thing about", **MODERN_TRAINING),
+        sft=TrainConfig(max_steps=3000, learning_rate=1e-4, warmup_steps=150, batch_size=32, grad_accum_steps=16,
+                        weight_decay=0.0, eval_interval=375, eval_batches=100),
+        reinforce=ReinforceConfig(max_steps=400, learning_rate=1e-5, warmup_steps=40, batch_size=32,
+                                  grad_accum_steps=16, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=100,
+                                  eval_batches=100, compile=False, questions_per_batch=2, samples=8)),
+    # GPT-2's tokenizer (50,257 ids) with the 4 chat tokens, and GPT-2's own layout and sizes
+    # (its config.json): nothing is pretrained here, so the pretraining config is never used
     "gpt2": Profile(
-        name="gpt2", corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05,
-        vocab_size=50_261, bpe_train_bytes=0, tokenizer_train_bytes=0,
-        n_layer=12, n_head=12, n_embd=768, context_length=512,
-        batch_size=16, grad_accum_steps=4, max_steps=0, learning_rate=0.0, warmup_steps=0,
-        eval_interval=100, eval_batches=20, sft_steps=1000, sft_learning_rate=5e-5,
-        sft_mixture=COLAB_MIXTURE, rl_steps=200, rl_learning_rate=1e-5, rl_questions_per_batch=4,
+        name="gpt2",
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, sft_mixture=COLAB_MIXTURE),
+        tokenizer=TokenizerConfig(bpe_train_bytes=0, train_bytes=0),
+        model=GPTConfig(vocab_size=50_261, context_length=512, n_layer=12, n_head=12, n_embd=768, vocab_multiple=64),
+        pretrain=PretrainConfig(max_steps=0, learning_rate=0.0, warmup_steps=0),
+        sft=TrainConfig(max_steps=1000, learning_rate=5e-5, warmup_steps=50, batch_size=16, grad_accum_steps=4,
+                        weight_decay=0.0, eval_interval=125, eval_batches=20),
+        reinforce=ReinforceConfig(max_steps=200, learning_rate=1e-5, warmup_steps=20, batch_size=16,
+                                  grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
+                                  eval_batches=20, compile=False, questions_per_batch=4, samples=8),
         start_from="gpt2"),
 }
 
@@ -193,41 +240,74 @@ def active_profile() -> Profile:
     corpus = os.environ.get("LLM_CORPUS")
     if corpus:
         if corpus == PYTHON_DOCS:   # the documentation alone: nothing to weigh it against
-            profile = replace(profile, docs_copies=0, anneal_on_docs=False)
-        profile = replace(profile, corpus=corpus)
-    return replace(profile, **parse_settings(os.environ.get("LLM_SETTINGS", "")))
+            profile = with_settings(profile, {"data.docs_copies": 0, "pretrain.anneal_on_docs": False})
+        profile = with_settings(profile, {"data.corpus": corpus})
+    settings = parse_settings(os.environ.get("LLM_SETTINGS", ""))
+    try:
+        return with_settings(profile, settings)
+    except (ValueError, CourseError) as error:   # a value its config refuses: model.n_head=5, sft.optimizer=sgd
+        raise CourseError(f"LLM_SETTINGS: {error}") from None
+
+
+def with_settings(profile: Profile, settings: dict[str, object]) -> Profile:
+    """`profile` with settings changed by dotted name: {"sft.optimizer": "muon", "model.n_layer": 6}."""
+    for name, value in settings.items():
+        part, _, field = name.partition(".")
+        if field:
+            profile = replace(profile, **{part: replace(getattr(profile, part), **{field: value})})
+        else:
+            profile = replace(profile, **{part: value})
+    return profile
 
 
 # set by their own variables (LLM_PROFILE names the profile and its artifacts folder; LLM_CORPUS
 # also decides whether the documentation is added), or too structured for one word
-NOT_IN_SETTINGS = {"name": "LLM_PROFILE", "corpus": "LLM_CORPUS", "sft_mixture": "profiles.py"}
+NOT_IN_SETTINGS = {"name": "LLM_PROFILE", "data.corpus": "LLM_CORPUS", "data.sft_mixture": "profiles.py"}
+
+
+def setting_types() -> dict[str, str]:
+    """Every setting's dotted name and its type, as written in its dataclass."""
+    example = PROFILES["ci"]
+    types = {f.name: str(f.type) for f in fields(Profile) if not is_dataclass(getattr(example, f.name))}
+    for part in PARTS:
+        types.update({f"{part}.{f.name}": str(f.type) for f in fields(getattr(example, part))})
+    return types
 
 
 def parse_settings(text: str) -> dict[str, object]:
-    """``"max_steps=1500 docs_copies=6"`` (spaces or commas between) as profile fields and values."""
-    types = {f.name: str(f.type) for f in fields(Profile)}
+    """``"pretrain.max_steps=1500 data.docs_copies=6"`` (spaces or commas between) as dotted
+    setting names and typed values."""
+    types = setting_types()
     settings = {}
     for item in text.replace(",", " ").split():
         name, equals, value_text = item.partition("=")
         if not equals or not value_text:
             raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE (no spaces or commas inside "
-                              f"a value): write for example max_steps=1500.")
+                              f"a value): write for example pretrain.max_steps=1500.")
         if name in NOT_IN_SETTINGS:
             raise CourseError(f"LLM_SETTINGS: {name} cannot be set there: use {NOT_IN_SETTINGS[name]}.")
         if name not in types:
-            raise CourseError(f"LLM_SETTINGS: {name!r} is not a setting of the profile: "
-                              f"print(profile) lists them.")
+            raise CourseError(unknown_setting_message(name, types))
         settings[name] = setting_value(name, value_text, types[name])
     return settings
 
 
+def unknown_setting_message(name: str, types: dict[str, str]) -> str:
+    """One sentence for a name that is not a setting, with the names it may have meant."""
+    field = name.rpartition(".")[2]
+    candidates = [known for known in types if known.rpartition(".")[2] == field]
+    hint = (f"did you mean {' or '.join(candidates)}?" if candidates
+            else f"settings are named by their part ({', '.join(PARTS)}), and print(profile) lists them.")
+    return f"LLM_SETTINGS: {name!r} is not a setting of the profile: {hint}"
+
+
 def setting_value(name: str, text: str, annotation: str) -> object:
-    """`text` as a value of the type `annotation` names: 1500, 4e-3, rope, True, None."""
+    """`text` as a value of the type `annotation` names: 1500, 4e-3, rope, True, None, (0.9,0.95)."""
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         value = text                         # a bare word: a string such as rope or muon
-    allowed = {type_name.strip() for type_name in annotation.replace("None", "NoneType").split("|")}
+    allowed = {type_name.strip().split("[")[0] for type_name in annotation.replace("None", "NoneType").split("|")}
     if type(value) is int and "float" in allowed:
         value = float(value)
     if type(value).__name__ not in allowed:

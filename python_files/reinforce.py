@@ -36,12 +36,12 @@ from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, Batch
 from .model import GPT, KVCache
 from .pretrain_data import check_made_with
-from .profiles import Profile
+from .profiles import Profile, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
-from .train import TrainConfig, TrainResult, run_from_terminal, train
+from .train import TrainResult, run_from_terminal, train
 
 METHODS = ("rejection", "grpo")
 MAX_ANSWER_TOKENS = 64     # a docstring's first sentence fits; a rambling answer is cut here
@@ -164,7 +164,7 @@ class SampledAnswers:
         if questions_per_batch < 2:
             # two questions in a row are one of each kind: every report has both rewards, and
             # processes averaging their reports always hold the same keys
-            raise CourseError(f"rl_questions_per_batch={questions_per_batch} must be at least 2, so "
+            raise CourseError(f"reinforce.questions_per_batch={questions_per_batch} must be at least 2, so "
                               f"that every batch asks about documented and made-up objects.")
         self.model, self.tokenizer = model, tokenizer
         self.device = next(model.parameters()).device
@@ -224,17 +224,6 @@ def weighted_batch(sequences: list[tuple[list[int], list[int], float]], device) 
     return Batch(inputs.to(device), targets.to(device), weights.to(device))
 
 
-def reinforce_config(profile: Profile) -> TrainConfig:
-    # grad_accum_steps as in pretraining: a multiple of the number of processes, each of which
-    # samples whole batches of questions
-    return TrainConfig(max_steps=profile.rl_steps, learning_rate=profile.rl_learning_rate,
-                       warmup_steps=max(1, profile.rl_steps // 10),
-                       grad_accum_steps=profile.grad_accum_steps,
-                       eval_interval=max(1, profile.rl_steps // 4), eval_batches=profile.eval_batches,
-                       weight_decay=0.0, min_lr_ratio=1.0, precision=profile.precision,
-                       compile=False)   # batches change length at every step: compiling would never end
-
-
 def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
               progress: bool = True, distributed: Distributed = Distributed(),
               checkpoints: Checkpoints | None = None) -> TrainResult:
@@ -246,25 +235,25 @@ def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | Non
     check_made_with(tokenizer, meta, "fine-tuning files in sft/", "05_sft_data")
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
     model = load_model(finetuned, device, tokenizer.sha256)
-    batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"),
-                             profile.rl_questions_per_batch, profile.rl_samples, profile.rl_method,
-                             rank=distributed.rank, world_size=distributed.world_size)
-    settings = {"method": profile.rl_method, "questions": profile.rl_questions_per_batch,
-                "answers": profile.rl_samples, "temperature": SAMPLING_TEMPERATURE,
-                "bar": CORRECT_F1, "longest answer": MAX_ANSWER_TOKENS}
+    config = profile.reinforce
+    batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"), config.questions_per_batch,
+                             config.samples, config.method, rank=distributed.rank,
+                             world_size=distributed.world_size)
+    # the settings that are constants of this module (the config's own are recorded with it)
+    settings = {"temperature": SAMPLING_TEMPERATURE, "bar": CORRECT_F1, "longest answer": MAX_ANSWER_TOKENS}
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
                   "fine-tuned model": file_sha256(finetuned), "reinforcement settings": fingerprint(settings)}
     return train(model, batches,
-                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
-                                              distributed),
-                 reinforce_config(profile), checkpoints or Checkpoints(artifacts.checkpoints("reinforce")),
+                 lambda: conversation_windows(artifacts, "val", meta, profile.model.context_length,
+                                              config.batch_size, device, VALIDATION_SEED, distributed),
+                 config, checkpoints or Checkpoints(artifacts.checkpoints("reinforce")),
                  progress=progress, distributed=distributed, trained_on=trained_on)
 
 
 @sentence_on_error
 def main() -> None:
     """Reinforcement from a terminal; under torchrun, one process per device."""
-    run_from_terminal(reinforce)
+    run_from_terminal(reinforce, active_profile())
 
 
 if __name__ == "__main__":

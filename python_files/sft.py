@@ -13,30 +13,21 @@ import torch
 
 from .artifacts import Artifacts
 from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
-from .device import compile_enabled, default_device
+from .device import default_device
 from .distributed import Distributed
 from .errors import sentence_on_error
 from .loader import VALIDATION_SEED, RandomWindows
 from .pretrain_data import check_made_with
-from .profiles import Profile
+from .profiles import Profile, active_profile
 from .sft_data import open_sft_split, read_sft_meta
 from .tokenizer import TextTokenizer
-from .train import TrainConfig, TrainResult, run_from_terminal, train
+from .train import TrainResult, run_from_terminal, train
 
 
-def sft_config(profile: Profile, device: torch.device | None = None) -> TrainConfig:
-    return TrainConfig(max_steps=profile.sft_steps, learning_rate=profile.sft_learning_rate,
-                       warmup_steps=max(1, profile.sft_steps // 20),
-                       grad_accum_steps=profile.grad_accum_steps,
-                       eval_interval=max(1, profile.sft_steps // 8), eval_batches=profile.eval_batches,
-                       weight_decay=0.0, precision=profile.precision,
-                       compile=compile_enabled(profile.compile, device or default_device()))
-
-
-def conversation_windows(artifacts: Artifacts, split: str, meta: dict, profile: Profile,
+def conversation_windows(artifacts: Artifacts, split: str, meta: dict, context_length: int, batch_size: int,
                          device: torch.device, seed: int, distributed: Distributed) -> RandomWindows:
     tokens, mask, starts = open_sft_split(artifacts, split, meta)
-    return RandomWindows(tokens, profile.context_length, profile.batch_size, device, seed=seed,
+    return RandomWindows(tokens, context_length, batch_size, device, seed=seed,
                          loss_mask=mask, starts=starts, rank=distributed.rank,
                          world_size=distributed.world_size)
 
@@ -54,10 +45,12 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
     model = load_model(pretrained, device, tokenizer.sha256)
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
                   "pretrained model": file_sha256(pretrained)}
-    return train(model, conversation_windows(artifacts, "train", meta, profile, device, 2, distributed),
-                 lambda: conversation_windows(artifacts, "val", meta, profile, device, VALIDATION_SEED,
-                                              distributed),
-                 sft_config(profile, device), checkpoints or Checkpoints(artifacts.checkpoints("sft")),
+    config, context = profile.sft, profile.model.context_length
+    return train(model, conversation_windows(artifacts, "train", meta, context, config.batch_size, device, 2,
+                                             distributed),
+                 lambda: conversation_windows(artifacts, "val", meta, context, config.batch_size, device,
+                                              VALIDATION_SEED, distributed),
+                 config, checkpoints or Checkpoints(artifacts.checkpoints("sft")),
                  progress=progress,
                  distributed=distributed, trained_on=trained_on)
 
@@ -65,7 +58,7 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
 @sentence_on_error
 def main() -> None:
     """Fine-tuning from a terminal; under torchrun, one process per device."""
-    run_from_terminal(finetune)
+    run_from_terminal(finetune, active_profile())
 
 
 if __name__ == "__main__":

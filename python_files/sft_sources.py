@@ -178,4 +178,4 @@ def hub_conversations(source: SFTSource, limit: int, data_files: str | None = No
         access = (f" {source.name} is gated: accept its terms on its hub page and log in with "
                   f"`hf auth login`.") if source.gated else ""
         raise CourseError(f"The SFT source {source.name!r} could not be read ({error}){access} Remove "
-                          f"it from sft_mixture in the profile to train without it.") from None
+                          f"it from data.sft_mixture in the profile (profiles.py) to train without it.") from None

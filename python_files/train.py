@@ -49,22 +49,23 @@ from torch.nn.parallel import DistributedDataParallel
 from .artifacts import Artifacts, exclusive, remove_stale_temporaries
 from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint, load_resumable,
                          open_log, save_checkpoint, shown)
-from .device import autocast, precision_for, use_fast_matmuls
+from .device import autocast, compile_enabled, precision_for, use_fast_matmuls
 from .distributed import (Distributed, any_over_processes, mean_over_processes, run_in_every_process,
                           wait_for_all)
 from .errors import CourseError
 from .model import GPT
 from .muon import FORMATS, Muon, newton_schulz_format
-from .profiles import active_profile
 
 
 @dataclass
 class TrainConfig:
+    """The settings of one training run: what `train` does, step by step."""
     max_steps: int
     learning_rate: float
     warmup_steps: int
-    grad_accum_steps: int = 1
-    min_lr_ratio: float = 0.1        # the cosine ends at learning_rate * min_lr_ratio
+    batch_size: int = 16             # sequences per forward pass on one device
+    grad_accum_steps: int = 1        # forward passes per optimizer step, over all processes
+    min_lr_ratio: float = 0.1        # the schedule ends at learning_rate * min_lr_ratio
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
@@ -72,8 +73,8 @@ class TrainConfig:
     eval_batches: int = 20
     sample_interval: int = 0         # steps between printed samples (0: none)
     seed: int = 1337
-    precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU
-    compile: bool = False            # torch.compile the model (minutes of compiling, then faster)
+    precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU (see device.py)
+    compile: bool | None = None      # torch.compile the model; None: on with CUDA, except on Windows
     optimizer: str = "adamw"         # "muon": Muon for the blocks' matrices, AdamW for the rest
     newton_schulz: str = "auto"      # Muon's number format: auto (the device's fast one), fp32, bf16
     schedule: str = "cosine"         # "wsd": warmup, stable, then a linear decay over the last
@@ -211,6 +212,7 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     """
     device = next(model.parameters()).device
     precision = precision_for(device, config.precision)
+    config = replace(config, compile=compile_enabled(config.compile, device))
     micro_steps = micro_steps_per_process(config.grad_accum_steps, distributed)
     use_fast_matmuls(device)
     state = TrainingState(model, make_optimizer(model, config, device),
@@ -416,10 +418,9 @@ def save_checkpoints(checkpoints: Checkpoints, state: TrainingState, best: bool)
         save_checkpoint(checkpoints.last, state.to_dict())
 
 
-def run_from_terminal(stage: Callable[..., TrainResult]) -> None:
-    """Run a training stage (pretrain, finetune, reinforce) with the active profile, as
+def run_from_terminal(stage: Callable[..., TrainResult], profile) -> None:
+    """Run a training stage (pretrain, finetune, reinforce) with `profile` (the active one), as
     `python -m python_files.<stage>` does: alone, or under torchrun one process per device."""
-    profile = active_profile()
     result, setup = run_in_every_process(lambda device, setup: stage(
         profile, Artifacts.for_profile(profile.name), device, distributed=setup))
     if setup.is_main:

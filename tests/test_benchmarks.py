@@ -1,5 +1,6 @@
 """The ablation benchmark's pieces: how a variant is made, and how it is scored."""
 
+import dataclasses
 import math
 import os
 
@@ -12,22 +13,45 @@ from benchmarks.ablations import ARCHITECTURE, GPT2, MODERN, variant, validation
 from benchmarks.corpus_choice import documented_not_known
 from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig
-from python_files.profiles import MEASURED_WINNERS, PROFILES, active_profile
+from python_files.profiles import PROFILES, active_profile, with_settings
 
 
 def test_a_variant_changes_only_what_it_names():
     cpu = PROFILES["cpu"]
-    faster = variant(cpu, {"n_layer": 6, "learning_rate_factor": 2.0})
-    assert faster.n_layer == 6 and faster.learning_rate == 2 * cpu.learning_rate
-    assert faster.n_embd == cpu.n_embd and faster.batch_size == cpu.batch_size
-    # each architecture row differs from GPT-2's layout in one setting, except the last two:
-    # all of them, and the winners the profiles use
+    faster = variant(cpu, {"model.n_layer": 6, "learning_rate_factor": 2.0})
+    assert faster.model.n_layer == 6 and faster.pretrain.learning_rate == 2 * cpu.pretrain.learning_rate
+    assert faster.model.n_embd == cpu.model.n_embd and faster.pretrain.batch_size == cpu.pretrain.batch_size
+
+
+def test_each_architecture_row_changes_one_setting_of_the_model_it_builds():
+    """Each row between GPT-2 and "all of them" differs from GPT-2 in one setting, and the models
+    they build differ from GPT-2's in that one way: an untied head alone keeps GPT-2's
+    initialization of the projections, zero-init alone keeps the tied head."""
     rows = list(ARCHITECTURE.values())
     assert rows[0] == GPT2 and rows[-2] == MODERN
+    assert all(set(row) == set(GPT2) for row in rows)
     assert all(sum(row[key] != GPT2[key] for key in GPT2) == 1 for row in rows[1:-2])
-    pretraining = [name for name in PROFILES if PROFILES[name].start_from is None]   # not gpt2: its layout is GPT-2's
-    assert all(getattr(PROFILES[name], key) == value for name in pretraining for key, value in rows[-1].items()
-               if key in MEASURED_WINNERS)
+    built = {name: variant(PROFILES["ci"], row) for name, row in ARCHITECTURE.items()}
+    gpt2 = built["GPT-2 layout, AdamW, cosine"]
+    for name in list(ARCHITECTURE)[1:-2]:
+        model_changes = [f.name for f in dataclasses.fields(gpt2.model)
+                         if getattr(built[name].model, f.name) != getattr(gpt2.model, f.name)]
+        training_changes = [f.name for f in dataclasses.fields(gpt2.pretrain)
+                            if getattr(built[name].pretrain, f.name) != getattr(gpt2.pretrain, f.name)]
+        assert len(model_changes) + len(training_changes) == 1, name
+    torch.manual_seed(0)
+    untied = GPT(built["+ untied head"].model)
+    assert untied.lm_head.weight is not untied.wte.weight and untied.blocks[0].mlp.proj.weight.abs().sum() > 0
+    zero_init = GPT(built["+ zero-init projections"].model)
+    assert zero_init.lm_head.weight is zero_init.wte.weight and zero_init.blocks[0].mlp.proj.weight.abs().sum() == 0
+
+
+def test_the_profiles_train_the_winners():
+    pretraining = [profile for profile in PROFILES.values() if profile.start_from is None]  # gpt2: GPT-2's layout
+    winners = ARCHITECTURE["the winners (the profiles' choice)"]
+    for profile in pretraining:
+        assert all(getattr(getattr(profile, part), field) == winners[f"{part}.{field}"]
+                   for part, _, field in (name.partition(".") for name in winners))
 
 
 def test_validation_bits_per_byte_cover_every_window_once():
@@ -43,15 +67,15 @@ def test_validation_bits_per_byte_cover_every_window_once():
 
 
 def test_the_gpu_time_estimate_counts_every_step_of_every_training_notebook():
-    from dataclasses import replace
-
     from benchmarks.gpu_time_estimate import estimate
 
     colab = PROFILES["colab"]
     base = estimate(colab, peak=65e12, utilization=0.3, decode_ms_per_layer=0.3)
-    twice_accumulated = estimate(replace(colab, grad_accum_steps=2 * colab.grad_accum_steps), 65e12, 0.3, 0.3)
+    twice_accumulated = estimate(with_settings(colab, {f"{part}.grad_accum_steps": 2 * getattr(colab, part).grad_accum_steps
+                                                       for part in ("pretrain", "sft", "reinforce")}), 65e12, 0.3, 0.3)
     assert all(twice_accumulated[name] == pytest.approx(2 * base[name]) for name in base)
-    more_reinforcement = estimate(replace(colab, rl_steps=3 * colab.rl_steps), 65e12, 0.3, 0.3)
+    more_reinforcement = estimate(with_settings(colab, {"reinforce.max_steps": 3 * colab.reinforce.max_steps}),
+                                  65e12, 0.3, 0.3)
     assert more_reinforcement["06b reinforcement"] == pytest.approx(3 * base["06b reinforcement"])
     assert all(more_reinforcement[name] == base[name] for name in ("04 pretraining", "06 fine-tuning"))
     faster = estimate(colab, 65e12, 0.6, 0.3)
@@ -71,9 +95,9 @@ def test_a_corpus_run_with_a_mistyped_setting_stops_before_any_notebook(monkeypa
     monkeypatch.setattr(corpus_choice, "execute", lambda *args: executed.append(args))
     for name in ("LLM_CORPUS", "LLM_SETTINGS", "LLM_ARTIFACTS"):
         monkeypatch.setenv(name, os.environ.get(name, ""))    # restored after the test
-    with pytest.raises(CourseError, match="'max_step' is not a setting"):
-        corpus_choice.run_course("python-docs+packages max_step=1500", tmp_path)
+    with pytest.raises(CourseError, match="'pretrain.max_step' is not a setting"):
+        corpus_choice.run_course("python-docs+packages pretrain.max_step=1500", tmp_path)
     assert executed == []
-    corpus_choice.run_course("python-docs+packages docs_copies=6 max_steps=1500", tmp_path)
+    corpus_choice.run_course("python-docs+packages data.docs_copies=6 pretrain.max_steps=1500", tmp_path)
     assert os.environ["LLM_CORPUS"] == "python-docs+packages" and len(executed) >= 7
-    assert (active_profile().docs_copies, active_profile().max_steps) == (6, 1500)
+    assert (active_profile().data.docs_copies, active_profile().pretrain.max_steps) == (6, 1500)

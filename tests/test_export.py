@@ -17,12 +17,12 @@ from python_files.checkpoint import Checkpoints, save_checkpoint
 from python_files.errors import CourseError
 from python_files.export import export, push_to_hub
 from python_files.model import GPT, GPT2_LAYOUT, GPTConfig
-from python_files.profiles import MEASURED_WINNERS
+from python_files.profiles import MODERN_MODEL
 from python_files.tokenizer import TextTokenizer
 from tiny_course import tiny_artifacts
 
 LOGIT_TOLERANCE = 1e-4     # float32, the same operations in another order
-MODERN = {key: value for key, value in MEASURED_WINNERS.items() if key not in ("optimizer", "schedule")}
+MODERN = {key: value for key, value in MODERN_MODEL.items() if key != "vocab_multiple"}
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What does json.dumps do?"},
             {"role": "assistant", "content": "Serialize obj."}, {"role": "user", "content": "Tell me more."}]
 

@@ -2,7 +2,6 @@
 `save_pretrained` (offline: nothing comes from the hub)."""
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from python_files.checkpoint import Checkpoints, load_model, read_log
 from python_files.errors import CourseError
 from python_files.gpt2_weights import gpt2_chat_tokenizer, grow_vocabulary, load_gpt2, start_from_gpt2
 from python_files.pretrain import pretrain
-from python_files.profiles import PROFILES
+from python_files.profiles import PROFILES, with_settings
 from python_files.sampling import generate
 from python_files.sft import finetune
 from python_files.sft_data import all_conversations, docs_questions, prepare_sft_data
@@ -123,8 +122,10 @@ def test_fine_tuning_runs_unchanged_on_gpt2(random_gpt2, tmp_path):
         "a second call writes nothing: fine-tuning can resume"
     questions = docs_questions(DOCS)
     prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
-    profile = replace(PROFILES["gpt2"], context_length=64, batch_size=4, grad_accum_steps=1,
-                      sft_steps=6, sft_learning_rate=1e-3, eval_batches=2, start_from=str(folder))
+    profile = with_settings(PROFILES["gpt2"], {
+        "model.context_length": 64, "sft.batch_size": 4, "sft.grad_accum_steps": 1, "sft.max_steps": 6,
+        "sft.learning_rate": 1e-3, "sft.eval_interval": 2, "sft.eval_batches": 2,
+        "start_from": str(folder)})
     result = finetune(profile, artifacts, progress=False)
     evaluations = [r["val_loss"] for r in read_log(Checkpoints(artifacts.checkpoints("sft")).log) if "val_loss" in r]
     assert result.step == 6 and evaluations[-1] < evaluations[0], "it learns the chat format"

@@ -95,9 +95,9 @@ def test_weights_are_tied_and_sequences_longer_than_the_context_are_refused(mode
 
 
 MODERN_CHOICES = [{"positions": "rope"}, {"norm": "rmsnorm"}, {"mlp": "relu2"}, {"qk_norm": True},
-                  {"tied_head": False}, {"logit_softcap": 5.0},
+                  {"tied_head": False}, {"zero_init": True}, {"logit_softcap": 5.0},
                   {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "qk_norm": True,
-                   "tied_head": False, "logit_softcap": 5.0}]
+                   "tied_head": False, "zero_init": True, "logit_softcap": 5.0}]
 
 
 def modern(**choices) -> GPTConfig:
@@ -134,11 +134,17 @@ def test_rotary_attention_scores_depend_only_on_the_distance():
     assert not hasattr(GPT(modern(positions="rope")), "wpe")
 
 
-def test_an_untied_head_starts_silent_and_soft_capping_bounds_the_logits():
+def test_zero_init_and_an_untied_head_are_two_settings_and_soft_capping_bounds_the_logits():
     torch.manual_seed(0)
     untied = GPT(modern(tied_head=False))
     assert untied.lm_head.weight is not untied.wte.weight
-    logits, loss = untied(torch.randint(0, 97, (1, 8)), torch.randint(0, 97, (1, 8)))
+    assert untied.lm_head.weight.std() > 0.01 and untied.blocks[0].attn.proj.weight.std() > 0.001
+    zero_init = GPT(modern(zero_init=True))
+    assert zero_init.lm_head.weight is zero_init.wte.weight and zero_init.wte.weight.std() > 0.01
+    projections = [p for n, p in zero_init.named_parameters() if n.endswith("proj.weight")]
+    assert len(projections) == 2 * SMALL.n_layer and all(torch.all(p == 0) for p in projections)
+    both = GPT(modern(tied_head=False, zero_init=True))
+    logits, loss = both(torch.randint(0, 97, (1, 8)), torch.randint(0, 97, (1, 8)))
     assert torch.all(logits == 0) and loss.item() == pytest.approx(math.log(97), abs=1e-5)
     capped = GPT(modern(logit_softcap=2.0))
     capped.lm_head.weight.data.mul_(1000)

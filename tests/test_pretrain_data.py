@@ -140,7 +140,7 @@ def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     book = tmp_path / "book.txt"
     book.write_text("A chapter of a book.\n\nAnother paragraph.", encoding="utf-8")
     artifacts = Artifacts(tmp_path / "a", "a")
-    mixed = replace(PROFILES["colab"], corpus=str(book), corpus_max_bytes=None)
+    mixed = replace(PROFILES["colab"].data, corpus=str(book), corpus_max_bytes=None)
     documents, train_copies = pretraining_documents(mixed, artifacts)
     assert next(documents).source == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies}
     documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts)
@@ -152,12 +152,12 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
-    profile = replace(PROFILES["cpu"], corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3)
-    documents, train_copies = pretraining_documents(profile, Artifacts(tmp_path, "a"))
+    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3)
+    documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"))
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
-    documents, _ = pretraining_documents(replace(profile, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"))
+    documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"))
     assert list(documents) == in_corpus, "never added to itself"
-    documents, _ = pretraining_documents(replace(profile, corpus="book.txt"), Artifacts(tmp_path, "a"))
+    documents, _ = pretraining_documents(replace(data, corpus="book.txt"), Artifacts(tmp_path, "a"))
     assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
 
 

@@ -1,7 +1,7 @@
 """Profile selection and the artifacts paths."""
 
 import os
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,9 @@ import torch
 from python_files.artifacts import REPO_ROOT, Artifacts, atomic_path
 from python_files.errors import CourseError
 from python_files.model import GPTConfig
-from python_files.profiles import PROFILES, active_profile
+from python_files.profiles import (PARTS, PROFILES, PretrainConfig, ReinforceConfig, active_profile,
+                                   with_settings)
+from python_files.train import TrainConfig
 
 
 def test_an_unknown_profile_lists_the_valid_ones(monkeypatch):
@@ -29,23 +31,36 @@ def test_without_a_setting_the_machine_picks_the_profile(monkeypatch, cuda, expe
 
 def test_llm_corpus_replaces_the_corpus_of_the_profile(monkeypatch):
     monkeypatch.setenv("LLM_CORPUS", "my_book.txt")
-    assert active_profile().corpus == "my_book.txt"
-    assert active_profile().vocab_size == PROFILES["ci"].vocab_size
+    assert active_profile().data.corpus == "my_book.txt"
+    assert active_profile().model == PROFILES["ci"].model
 
 
-def test_llm_settings_replace_any_setting_with_a_value_of_its_type(monkeypatch):
-    monkeypatch.setenv("LLM_SETTINGS", "max_steps=1500, docs_copies=6 learning_rate=1 norm=layernorm compile=None")
+def test_llm_settings_replace_any_setting_by_its_dotted_name_with_a_value_of_its_type(monkeypatch):
+    monkeypatch.setenv("LLM_SETTINGS", "pretrain.max_steps=1500, data.docs_copies=6 sft.learning_rate=1 "
+                                       "model.norm=layernorm sft.compile=None sft.optimizer=muon")
     profile = active_profile()
-    assert (profile.max_steps, profile.docs_copies, profile.norm, profile.compile) == (1500, 6, "layernorm", None)
-    assert profile.learning_rate == 1.0 and isinstance(profile.learning_rate, float)
-    assert profile.vocab_size == PROFILES["ci"].vocab_size
-    monkeypatch.setenv("LLM_SETTINGS", "sample_prompt='1' start_from=gpt2-medium corpus_max_bytes=None")
-    assert (active_profile().sample_prompt, active_profile().start_from) == ("1", "gpt2-medium")
-    for wrong, message in [("max_step=10", "'max_step' is not a setting"), ("max_steps", "not NAME=VALUE"),
-                           ("sft_mixture=()", "use profiles.py"), ("corpus=python-docs", "use LLM_CORPUS"),
-                           ("name=cpu", "use LLM_PROFILE"), ("max_steps=many", "max_steps takes int"),
-                           ("max_steps=1.5", "max_steps takes int"), ("compile=yes", r"compile takes bool \| None \(True or False\)"),
-                           ("sample_prompt=1", "quote a value"), ("docs_copies=-1", "negative")]:
+    assert (profile.pretrain.max_steps, profile.data.docs_copies, profile.model.norm) == (1500, 6, "layernorm")
+    assert (profile.sft.compile, profile.sft.optimizer) == (None, "muon")
+    assert profile.sft.learning_rate == 1.0 and isinstance(profile.sft.learning_rate, float)
+    assert profile.pretrain.learning_rate == PROFILES["ci"].pretrain.learning_rate, "only the part named changes"
+    assert profile.model.vocab_size == PROFILES["ci"].model.vocab_size
+    monkeypatch.setenv("LLM_SETTINGS", "pretrain.sample_prompt='1' start_from=gpt2-medium "
+                                       "data.corpus_max_bytes=None pretrain.grad_clip=2")
+    profile = active_profile()
+    assert (profile.pretrain.sample_prompt, profile.start_from) == ("1", "gpt2-medium")
+    assert profile.data.corpus_max_bytes is None and profile.pretrain.grad_clip == 2.0
+    for wrong, message in [
+            ("max_steps=10", "'max_steps' is not a setting .* did you mean pretrain.max_steps or sft.max_steps "
+                             "or reinforce.max_steps"),
+            ("sft.max_step=10", "'sft.max_step' is not a setting .* named by their part"),
+            ("pretrain.max_steps", "not NAME=VALUE"),
+            ("data.sft_mixture=()", "use profiles.py"), ("data.corpus=python-docs", "use LLM_CORPUS"),
+            ("name=cpu", "use LLM_PROFILE"), ("sft.max_steps=many", "sft.max_steps takes int"),
+            ("sft.max_steps=1.5", "max_steps takes int"),
+            ("sft.compile=yes", r"compile takes bool \| None \(True or False\)"),
+            ("pretrain.sample_prompt=1", "quote a value"), ("data.docs_copies=-1", "negative"),
+            ("sft.optimizer=sgd", "LLM_SETTINGS: optimizer='sgd' is not one of adamw, muon"),
+            ("model.n_head=5", "LLM_SETTINGS: n_embd=64 must be divisible by n_head=5")]:
         monkeypatch.setenv("LLM_SETTINGS", wrong)
         with pytest.raises(CourseError, match=message):
             active_profile()
@@ -53,22 +68,42 @@ def test_llm_settings_replace_any_setting_with_a_value_of_its_type(monkeypatch):
 
 def test_the_documentation_is_mixed_into_a_hub_corpus_but_not_into_itself(monkeypatch):
     monkeypatch.setenv("LLM_PROFILE", "colab")
-    assert active_profile().docs_copies == PROFILES["colab"].docs_copies > 0
+    copies = PROFILES["colab"].data.docs_copies
+    assert active_profile().data.docs_copies == copies > 0
     monkeypatch.setenv("LLM_CORPUS", "my_book.txt")       # your text: notebook 07 still asks about the docs
-    assert active_profile().docs_copies == PROFILES["colab"].docs_copies
+    assert active_profile().data.docs_copies == copies
     monkeypatch.setenv("LLM_CORPUS", "python-docs+packages")   # holds it: the copies weigh it there
-    assert active_profile().docs_copies == PROFILES["colab"].docs_copies
-    monkeypatch.setitem(PROFILES, "colab", replace(PROFILES["colab"], anneal_on_docs=True))
+    assert active_profile().data.docs_copies == copies
+    monkeypatch.setitem(PROFILES, "colab", with_settings(PROFILES["colab"], {"pretrain.anneal_on_docs": True}))
     monkeypatch.setenv("LLM_CORPUS", "python-docs")       # a GPU machine without network
-    assert (active_profile().docs_copies, active_profile().anneal_on_docs) == (0, False), \
+    assert (active_profile().data.docs_copies, active_profile().pretrain.anneal_on_docs) == (0, False), \
         "nothing to weigh the documentation against, nor to anneal from"
 
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_every_profile_describes_a_valid_model_with_ids_that_fit_uint16(name):
+    model = PROFILES[name].model
+    assert isinstance(model, GPTConfig) and model.vocab_size <= 2**16
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_setting_is_printed_once_under_its_part(name):
     profile = PROFILES[name]
-    GPTConfig(profile.vocab_size, profile.context_length, profile.n_layer, profile.n_head, profile.n_embd)
-    assert profile.vocab_size <= 2**16
+    printed = str(profile)
+    for part in PARTS:
+        config = getattr(profile, part)
+        section = printed.split(f"{part} ({type(config).__name__})\n")[1].split("\n\n")[0]
+        assert [line.split()[0] for line in section.splitlines()] == [f.name for f in fields(config)]
+
+
+def test_the_stages_are_given_their_configs_whole():
+    """Fine-tuning and reinforcement run with the optimizer and schedule their configs name: the
+    configs are handed to the loop as they are, not copied field by field."""
+    profile = with_settings(PROFILES["ci"], {"sft.optimizer": "muon", "sft.schedule": "wsd",
+                                              "reinforce.optimizer": "muon"})
+    assert (profile.sft.optimizer, profile.sft.schedule, profile.reinforce.optimizer) == ("muon", "wsd", "muon")
+    assert isinstance(profile.reinforce, ReinforceConfig) and isinstance(profile.pretrain, PretrainConfig)
+    assert isinstance(profile.sft, TrainConfig)
 
 
 def test_artifacts_live_under_the_profile_name(monkeypatch, tmp_path):

@@ -1,7 +1,6 @@
 """Reinforcement by sampling: the reward, the weights of both methods, the weighted loss, the
 sampled batches, and a whole run on tiny artifacts (resume, log, the model chat picks)."""
 
-import dataclasses
 import shutil
 
 import pytest
@@ -14,7 +13,7 @@ from python_files.errors import CourseError
 from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig, masked_cross_entropy
 from python_files.pretrain_data import open_tokens
-from python_files.profiles import PROFILES
+from python_files.profiles import PROFILES, with_settings
 from python_files.reinforce import SampledAnswers, answer_weights, reinforce, reward, weighted_batch
 from python_files.sft_data import UNKNOWN_ANSWER, Question, all_conversations, docs_questions, prepare_sft_data
 from python_files.tokenizer import TextTokenizer
@@ -132,15 +131,16 @@ def test_batch_k_is_the_same_whatever_the_number_of_processes(course):
 def test_each_batch_asks_about_both_kinds_of_objects(course):
     batches = sampled(course, questions_per_batch=2)
     assert all({q.known for q in batches.batch_questions(k)} == {True, False} for k in range(20))
-    with pytest.raises(CourseError, match="rl_questions_per_batch=1 must be at least 2"):
+    with pytest.raises(CourseError, match="reinforce.questions_per_batch=1 must be at least 2"):
         sampled(course, questions_per_batch=1)
 
 
 def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp_path):
     artifacts = Artifacts(tmp_path / "ci", "artifacts/ci")
     shutil.copytree(course[0].root, artifacts.root)
-    profile = dataclasses.replace(PROFILES["ci"], context_length=64, batch_size=8, eval_batches=1,
-                                  rl_steps=4, rl_questions_per_batch=2, rl_samples=3)
+    profile = with_settings(PROFILES["ci"], {
+        "model.context_length": 64, "reinforce.batch_size": 8, "reinforce.eval_batches": 1,
+        "reinforce.max_steps": 4, "reinforce.questions_per_batch": 2, "reinforce.samples": 3})
     finetuned = Checkpoints(artifacts.checkpoints("sft")).best
     assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")
     result = reinforce(profile, artifacts, "cpu", progress=False)
@@ -150,8 +150,8 @@ def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp
     assert all(0 <= line["reward"] <= 1 for line in log)
     assert latest_chat_model(artifacts) == (folder.last, "fine-tuned, then reinforced for 4 steps (06b)")
     assert reinforce(profile, artifacts, "cpu", progress=False).step == 4, "resumed: nothing left to do"
-    with pytest.raises(CourseError, match="other inputs or settings .*reinforcement settings"):
-        reinforce(dataclasses.replace(profile, rl_method="rejection"), artifacts, "cpu", progress=False)
+    with pytest.raises(CourseError, match="other inputs or settings .*method grpo -> rejection"):
+        reinforce(with_settings(profile, {"reinforce.method": "rejection"}), artifacts, "cpu", progress=False)
     # fine-tuned again after reinforcement: the reinforced model started from another one
     copy_checkpoint(folder.last, finetuned)
     assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")

@@ -14,8 +14,8 @@ from python_files.muon import Muon
 from python_files.distributed import Distributed
 from python_files.checkpoint import Checkpoints, load_checkpoint, read_log
 from python_files.device import precision_for
-from python_files.pretrain import annealing, pretrain, pretrain_config
-from python_files.profiles import PROFILES
+from python_files.pretrain import annealing, pretrain
+from python_files.profiles import PROFILES, with_settings
 from python_files.train import TrainConfig, learning_rate_at, make_optimizer, train
 from tiny_course import tiny_artifacts
 
@@ -70,29 +70,32 @@ def test_warmup_stable_decay_holds_the_rate_then_decays_over_the_last_share():
 def test_annealing_on_the_documentation_starts_with_the_decay():
     """The decay of 1,500 steps x 2 batches begins at step 1,050: batch 2,100 is the first that
     reads only the documentation's repeats."""
-    profile = replace(PROFILES["cpu"], max_steps=1500, grad_accum_steps=2, docs_copies=6, anneal_on_docs=True)
+    config = replace(PROFILES["cpu"].pretrain, max_steps=1500, grad_accum_steps=2, anneal_on_docs=True)
     meta = {"corpus": "python-docs+packages", "copies_written": 4000, "repeats_start_token": 3_000_000}
-    assert annealing(profile, pretrain_config(profile), meta) == (2100, 3_000_000)
-    assert learning_rate_at(1050, pretrain_config(profile)) == profile.learning_rate
-    assert learning_rate_at(1051, pretrain_config(profile)) < profile.learning_rate
-    assert annealing(replace(profile, anneal_on_docs=False), pretrain_config(profile), meta) is None
+    assert annealing(config, meta) == (2100, 3_000_000)
+    assert learning_rate_at(1050, config) == config.learning_rate
+    assert learning_rate_at(1051, config) < config.learning_rate
+    assert annealing(replace(config, anneal_on_docs=False), meta) is None
     for wrong, meta_, message in [
-            (replace(profile, schedule="cosine"), meta, "needs schedule='wsd' .* set schedule=wsd"),
-            (profile, {**meta, "corpus": "python-docs"}, "the documentation alone: set LLM_CORPUS=python-docs"),
-            (profile, {**meta, "copies_written": 0}, "set docs_copies to 2 or more and run 02"),
-            (profile, {"corpus": "python-docs+packages", "copies_written": 5}, "older version .* run 02")]:
+            (replace(config, schedule="cosine"), meta, "needs schedule='wsd' .* set pretrain.schedule=wsd"),
+            (config, {**meta, "corpus": "python-docs"}, "the documentation alone: set LLM_CORPUS=python-docs"),
+            (config, {**meta, "copies_written": 0}, "set data.docs_copies to 2 or more and run 02"),
+            (config, {"corpus": "python-docs+packages", "copies_written": 5}, "older version .* run 02")]:
         with pytest.raises(CourseError, match=message):
-            annealing(wrong, pretrain_config(wrong), meta_)
+            annealing(wrong, meta_)
 
 
 def test_a_finished_run_is_not_taken_for_an_annealed_one(tmp_path):
     """Pretraining on token files with repeats, annealed on them; asked again without annealing,
     the finished run is refused instead of passing for a run of the other kind."""
     artifacts = tiny_artifacts(tmp_path, copies=2)
-    annealed = replace(PROFILES["ci"], max_steps=6, eval_interval=3, eval_batches=1, anneal_on_docs=True)
+    annealed = with_settings(PROFILES["ci"], {"pretrain.max_steps": 6, "pretrain.eval_interval": 3,
+                                              "pretrain.eval_batches": 1, "pretrain.anneal_on_docs": True})
     assert pretrain(annealed, artifacts, torch.device("cpu"), progress=False).step == 6
-    with pytest.raises(CourseError, match=r"other inputs or settings \(the annealing on the documentation\)"):
-        pretrain(replace(annealed, anneal_on_docs=False), artifacts, torch.device("cpu"), progress=False)
+    with pytest.raises(CourseError, match=r"other inputs or settings \(the annealing on the documentation; "
+                                         r"anneal_on_docs True -> False\)"):
+        pretrain(with_settings(annealed, {"pretrain.anneal_on_docs": False}), artifacts, torch.device("cpu"),
+                 progress=False)
 
 
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
