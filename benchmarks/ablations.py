@@ -131,7 +131,7 @@ def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
-        loss = optimizer_step(model, optimizer, scaler, batches, 1, config.grad_clip, device, "fp32")
+        loss = optimizer_step(model, optimizer, scaler, batches, 1, config.grad_clip, device, "fp32").loss
         if not math.isfinite(loss):
             return {"bpb": float("nan"), "steps": step, "seconds": time.perf_counter() - started}
     return {"bpb": validation_bpb(model, data["val"], data["bytes_per_token"], device),

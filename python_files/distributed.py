@@ -88,6 +88,15 @@ def mean_over_processes(value: float, setup: Distributed, device: torch.device) 
     return tensor.item() / setup.world_size
 
 
+def sum_over_processes(values: list[float], setup: Distributed, device: torch.device) -> list[float]:
+    """The sums of `values` over all processes, in one exchange (every process gets the same)."""
+    if not setup.enabled:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
 def any_over_processes(flag: bool, setup: Distributed, device: torch.device) -> bool:
     """True in every process when `flag` is True in any of them (so that all stop together)."""
     if not setup.enabled:

@@ -48,8 +48,8 @@ class RandomWindows:
                               f"{context_length + 1}: use more text or a shorter context_length.")
         if anneal and len(tokens) - anneal[1] < context_length + 1:
             raise CourseError(f"The token file has {len(tokens) - anneal[1]} tokens to anneal on, fewer "
-                              f"than one window of {context_length + 1}: raise docs_copies and run "
-                              f"02_pretrain_data again, or turn anneal_on_docs off.")
+                              f"than one window of {context_length + 1}: raise data.docs_copies and run "
+                              f"02_pretrain_data again, or turn pretrain.anneal_on_docs off.")
         self.tokens = tokens
         self.loss_mask = loss_mask
         self.starts = None if starts is None else starts[starts <= len(tokens) - context_length - 1]

@@ -277,16 +277,31 @@ class GPT(nn.Module):
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
                          loss_mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean loss over the targets `loss_mask` keeps (all of them without a mask).
+
+    A 0/1 mask gives the mean over the positions it keeps; weights of any sign (reinforcement:
+    an answer's reward minus its group's mean, on each of its tokens) give the weighted sum
+    over the total weight: longer answers count more, and the scale of the rewards cancels
+    out (GRPO divides by their spread for the same reason).
+    """
+    return summed_loss(logits, targets, loss_mask) / loss_weight(targets, loss_mask).clamp(min=1)
+
+
+def summed_loss(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor | None) -> torch.Tensor:
+    """The loss of every target, weighted by `loss_mask`, summed: what the training loop divides by
+    the weight of a whole step (see `loss_weight`), so that micro-batches add up exactly."""
     losses = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
                              reduction="none")
     if loss_mask is None:
-        return losses.mean()
-    # a 0/1 mask gives the mean over the positions it keeps; weights of any sign (reinforcement:
-    # an answer's reward minus its group's mean, on each of its tokens) give the weighted sum
-    # over the total weight: longer answers count more, and the scale of the rewards cancels
-    # out (GRPO divides by their spread for the same reason)
-    weights = loss_mask.reshape(-1).to(losses.dtype)
-    return (losses * weights).sum() / weights.abs().sum().clamp(min=1)
+        return losses.sum()
+    return (losses * loss_mask.reshape(-1).to(losses.dtype)).sum()
+
+
+def loss_weight(targets: torch.Tensor, loss_mask: torch.Tensor | None) -> torch.Tensor:
+    """How much the targets of a batch weigh: their number, or the total of the mask's weights."""
+    if loss_mask is None:
+        return torch.tensor(float(targets.numel()), device=targets.device)
+    return loss_mask.float().abs().sum()
 
 
 def parameter_count(config: GPTConfig) -> int:

@@ -173,7 +173,6 @@ class SampledAnswers:
         self.rank, self.world_size = rank, world_size
         self.next_index = rank      # the number, among all processes' batches, of our next one
         self.batch_size = questions_per_batch * samples           # answers sampled per batch
-        self.context_length = model.config.context_length
         self.groups: list[Group] = []    # sampled since the last report
 
     def seek(self, batches_drawn: int) -> None:

@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -51,9 +51,9 @@ from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint
                          open_log, save_checkpoint, shown)
 from .device import autocast, compile_enabled, precision_for, use_fast_matmuls
 from .distributed import (Distributed, any_over_processes, mean_over_processes, run_in_every_process,
-                          wait_for_all)
+                          sum_over_processes, wait_for_all)
 from .errors import CourseError
-from .model import GPT
+from .model import GPT, loss_weight, summed_loss
 from .muon import FORMATS, Muon, newton_schulz_format
 
 
@@ -204,7 +204,7 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     `train_batches` is a loader (`loader.RandomWindows`, or reinforcement's `SampledAnswers`):
     `next_batch()` gives (inputs, targets, loss_mask or None), `seek(n)` skips to the batch after
     the n drawn by all processes, `report()` a dict of numbers for the step's log line (the same
-    keys in every process), and `batch_size` and `context_length` size the tokens/s figure.
+    keys in every process), and `batch_size` is named when a batch does not fit in memory.
     `val_batches_factory()` gives a fresh validation loader, the same windows every time.
     `trained_on` names the inputs with a fingerprint each ({"tokenizer": sha256, ...}): a
     checkpoint of other inputs is not resumed. Under torchrun every process calls this with its
@@ -246,15 +246,14 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
     bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step",
                disable=not (progress and writer))
     started = last_report = time.perf_counter()
-    last_report_step = state.step
-    tokens_per_step = train_batches.batch_size * train_batches.context_length * config.grad_accum_steps
+    tokens_since_report = 0
     while state.step < config.max_steps:
         lr = learning_rate_at(state.step, config)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
-        train_loss = optimizer_step(network, state.optimizer, state.scaler, train_batches, micro_steps,
-                                    config.grad_clip, device, precision)
-        train_loss = mean_over_processes(train_loss, distributed, device)
+        step = optimizer_step(network, state.optimizer, state.scaler, train_batches, micro_steps,
+                              config.grad_clip, device, precision, distributed)
+        train_loss, tokens_since_report = step.loss, tokens_since_report + step.tokens
         if not math.isfinite(train_loss):
             raise CourseError(non_finite_message(train_loss, state.step, checkpoints))
         state.step += 1
@@ -271,10 +270,12 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
             if progress and writer:   # a line of text per evaluation: what a saved notebook shows
                 now = time.perf_counter()
-                speed = tokens_per_step * (state.step - last_report_step) / (now - last_report)
+                # the tokens that went through the model: reinforcement's batches are shorter
+                # than a window, and their length changes from step to step
+                speed = tokens_since_report / (now - last_report)
                 bar.write(f"step {state.step:>6,} | train loss {train_loss:.3f} | val loss "
                           f"{record['val_loss']:.3f} | lr {lr:.2e} | {speed:,.0f} tokens/s")
-                last_report, last_report_step = now, state.step
+                last_report, tokens_since_report = now, 0
         if writer and sample is not None and config.sample_interval and state.step % config.sample_interval == 0:
             record["sample"] = sample(state.model)
             bar.write(f"step {state.step}: {record['sample']!r}")
@@ -356,23 +357,40 @@ def wrap_for_training(model: GPT, config: TrainConfig, distributed: Distributed)
     return network
 
 
+class StepResult(NamedTuple):
+    loss: float      # the step's mean loss over all its targets, in all processes
+    tokens: int      # the tokens that went through the model in the step, in all processes
+
+
 def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, grad_clip: float,
-                   device, precision) -> float:
-    """One optimizer step over `micro_steps` batches; returns their mean loss."""
+                   device, precision, distributed: Distributed = Distributed()) -> StepResult:
+    """One optimizer step over `micro_steps` batches in each process.
+
+    Every target weighs the same in the step, whichever micro-batch and process holds it: each
+    micro-batch's summed loss is divided by the weight of the whole step (all its targets, or
+    all its mask's weights, over every process). Dividing each micro-batch by its own mask count
+    instead would make a target of a sparsely masked micro-batch weigh more, and the step
+    depend on how the batch was split.
+    """
     network.train()
+    batches = [train_batches.next_batch() for _ in range(micro_steps)]
+    local_weight = sum(loss_weight(batch.targets, batch.loss_mask).item() for batch in batches)
+    local_tokens = sum(batch.inputs.numel() for batch in batches)
+    step_weight, tokens = sum_over_processes([local_weight, local_tokens], distributed, device)
+    # DDP averages the gradients of the processes: times world_size, that average is their sum
+    scale = distributed.world_size / max(step_weight, 1.0)
     total = torch.zeros((), device=device)
     try:
-        for micro in range(micro_steps):
-            inputs, targets, loss_mask = train_batches.next_batch()
+        for micro, (inputs, targets, loss_mask) in enumerate(batches):
             # DDP averages gradients across processes during backward; once per step is enough
             last = micro == micro_steps - 1
             no_sync = network.no_sync() if isinstance(network, DistributedDataParallel) and not last \
                 else contextlib.nullcontext()
             with no_sync:
                 with autocast(device, precision):
-                    _, loss = network(inputs, targets, loss_mask)
-                # dividing by the number of micro-batches makes the summed gradients their mean
-                scaler.scale(loss / micro_steps).backward()
+                    logits, _ = network(inputs)
+                loss = summed_loss(logits, targets, loss_mask)
+                scaler.scale(loss * scale).backward()
             total += loss.detach()
     except torch.OutOfMemoryError:
         raise CourseError(f"The GPU ran out of memory with batch_size={train_batches.batch_size}: lower batch_size "
@@ -382,25 +400,37 @@ def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, 
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return total.item() / micro_steps   # one GPU synchronization per step, not per micro-batch
+    # one synchronization per step, not per micro-batch
+    [loss_sum] = sum_over_processes([total.item()], distributed, device)
+    return StepResult(loss_sum / max(step_weight, 1.0), int(tokens))
 
 
 @torch.no_grad()
 def evaluate(network, val_batches, batches: int, device, precision, bytes_per_token: float | None,
              distributed: Distributed = Distributed()) -> dict:
-    """Mean validation loss over all processes; for pretraining also bits per byte."""
-    network.eval()
-    losses = []
-    for _ in range(batches):
+    """The validation loss over `batches` batches in all, and for pretraining bits per byte.
+
+    Batch k of the validation windows (k < `batches`) is read by process k % world_size, as the
+    loader numbers them: the same windows, and so the same loss and the same best.pt, on any
+    number of processes. Each target weighs the same, as in `optimizer_step`.
+    """
+    # the model inside DDP: processes may read a different number of batches, and DDP's forward
+    # would wait for the others
+    model = network.module if isinstance(network, DistributedDataParallel) else network
+    model.eval()
+    loss_sum = weight = 0.0
+    for _ in range(distributed.rank, batches, distributed.world_size):
         inputs, targets, loss_mask = val_batches.next_batch()
         with autocast(device, precision):
-            losses.append(network(inputs, targets, loss_mask)[1].item())
-    network.train()
-    val_loss = mean_over_processes(sum(losses) / len(losses), distributed, device)
-    result = {"val_loss": val_loss}
+            logits, _ = model(inputs)
+        loss_sum += summed_loss(logits, targets, loss_mask).item()
+        weight += loss_weight(targets, loss_mask).item()
+    model.train()
+    loss_sum, weight = sum_over_processes([loss_sum, weight], distributed, device)
+    result = {"val_loss": loss_sum / max(weight, 1.0)}
     if bytes_per_token:
         # nats per token -> bits per token (/ ln 2) -> bits per byte (/ bytes per token)
-        result["val_bpb"] = val_loss / math.log(2) / bytes_per_token
+        result["val_bpb"] = result["val_loss"] / math.log(2) / bytes_per_token
     return result
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from python_files.errors import CourseError
-from python_files.loader import RandomWindows
+from python_files.loader import Batch, RandomWindows
 from python_files.model import GPT, GPTConfig
 from python_files.muon import Muon
 from python_files.distributed import Distributed
@@ -16,7 +16,8 @@ from python_files.checkpoint import Checkpoints, load_checkpoint, read_log
 from python_files.device import precision_for
 from python_files.pretrain import annealing, pretrain
 from python_files.profiles import PROFILES, with_settings
-from python_files.train import TrainConfig, learning_rate_at, make_optimizer, train
+from python_files import train as train_module
+from python_files.train import TrainConfig, evaluate, learning_rate_at, make_optimizer, optimizer_step, train
 from tiny_course import tiny_artifacts
 
 CONFIG = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
@@ -257,3 +258,60 @@ def test_the_loss_scaler_unscales_and_steps_muon_and_adamw_together():
     scaler.update()
     moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     assert "blocks.0.mlp.fc.weight" in moved and "wte.weight" in moved   # Muon's and AdamW's
+
+
+class FixedBatches:
+    """A loader that hands out the given batches in order."""
+
+    def __init__(self, batches):
+        self.batches, self.batch_size = list(batches), len(batches[0].inputs)
+
+    def next_batch(self):
+        return self.batches.pop(0)
+
+
+def masked_batches():
+    """Two batches of 4 windows whose masks keep about 1 in 10 targets and 9 in 10."""
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 64, (8, 17), generator=generator)
+    keep = torch.rand(8, 16, generator=generator) < torch.tensor([0.1] * 4 + [0.9] * 4).unsqueeze(1)
+    return [Batch(tokens[rows, :-1], tokens[rows, 1:], keep[rows].long()) for rows in (slice(0, 4), slice(4, 8))]
+
+
+def one_sgd_step(batches, micro_steps):
+    """The weights after one plain gradient step (SGD, learning rate 1, no clipping: the weights
+    move by exactly the gradient) and the step's loss."""
+    torch.manual_seed(0)
+    model = GPT(CONFIG)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    result = optimizer_step(model, optimizer, scaler, FixedBatches(batches), micro_steps, grad_clip=1e9,
+                            device=torch.device("cpu"), precision="fp32")
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), result
+
+
+def test_masked_micro_batches_add_up_to_the_step_on_the_whole_batch():
+    """Accumulating two masked micro-batches takes the step of one batch holding both, with the
+    same loss, although one micro-batch keeps far fewer targets than the other."""
+    first, second = masked_batches()
+    whole = Batch(*(torch.cat([a, b]) for a, b in zip(first, second)))
+    accumulated, accumulated_result = one_sgd_step([first, second], micro_steps=2)
+    at_once, at_once_result = one_sgd_step([whole], micro_steps=1)
+    assert torch.allclose(accumulated, at_once, atol=1e-6)
+    assert accumulated_result.loss == pytest.approx(at_once_result.loss, rel=1e-6)
+    assert accumulated_result.tokens == at_once_result.tokens == 8 * 16
+    with torch.no_grad():
+        _, mean_of_means = GPT(CONFIG)(first.inputs, first.targets, first.loss_mask)
+    assert at_once_result.loss != pytest.approx(mean_of_means.item(), rel=1e-3), "not a mean of micro-batch means"
+
+
+def test_validation_reads_the_same_batches_on_any_number_of_processes(monkeypatch):
+    """Validation batch k goes to process k % world_size: a process of two reads every other one
+    (the test of two real processes checks that the loss is the same as with one)."""
+    monkeypatch.setattr(train_module, "sum_over_processes", lambda values, *args: values)   # no other process here
+    loader = RandomWindows(TOKENS, 16, 4, seed=9, rank=1, world_size=2)
+    drawn = []
+    read = loader.next_batch
+    loader.next_batch = lambda: drawn.append(loader.next_index) or read()
+    evaluate(GPT(CONFIG), loader, 5, torch.device("cpu"), "fp32", None, Distributed(rank=1, world_size=2))
+    assert drawn == [1, 3]
