@@ -22,6 +22,7 @@ os.environ["TQDM_DISABLE"] = "1"              # progress bars would only clutter
 os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.pop("LLM_CORPUS", None)            # the tests use the embedded corpus
 os.environ.pop("LLM_SETTINGS", None)          # and the ci profile as it is
+os.environ.pop("LLM_DEVICE", None)            # on the device the course picks by itself
 TEST_ARTIFACTS = tempfile.mkdtemp(prefix="llm-course-tests-")
 os.environ["LLM_ARTIFACTS"] = TEST_ARTIFACTS
 

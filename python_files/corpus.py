@@ -85,15 +85,17 @@ def stream_corpus(spec: str, max_bytes: int | None = None,
         yield from take_bytes(text_file_documents(expand_paths(spec)), max_bytes)
 
 
-def take_bytes(documents: Iterable[Document], max_bytes: int | None) -> list[Document]:
-    """The first documents of a stream, until `max_bytes` of UTF-8 text are collected."""
-    taken, total = [], 0
+def take_bytes(documents: Iterable[Document], max_bytes: int | None) -> Iterator[Document]:
+    """The first documents of a stream, one at a time, until `max_bytes` of UTF-8 text have
+    passed: a generator, so that a corpus of any size goes through stage 02 in little memory."""
+    if max_bytes is not None and max_bytes <= 0:
+        return
+    total = 0
     for document in documents:
-        if max_bytes is not None and total >= max_bytes:
-            break
-        taken.append(document)
+        yield document
         total += len(document.text.encode("utf-8"))
-    return taken
+        if max_bytes is not None and total >= max_bytes:
+            return      # before asking the source for one more document
 
 
 def evenly_spread(documents: list[Document], max_bytes: int | None) -> list[Document]:
@@ -107,7 +109,7 @@ def evenly_spread(documents: list[Document], max_bytes: int | None) -> list[Docu
         return documents
     stride = total / max_bytes
     spread = [documents[int(i * stride)] for i in range(int(len(documents) / stride))]
-    return take_bytes(spread, max_bytes)
+    return list(take_bytes(spread, max_bytes))
 
 
 # --- the embedded corpus: documentation of the running Python ------------------------------

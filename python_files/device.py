@@ -1,6 +1,8 @@
 """Where the model runs and in which number format: one home for device and precision choices.
 
-- the device: the GPU when there is one, else the CPU;
+- the device: `LLM_DEVICE` when it is set (`cpu`, `cuda`, or `mps` for Apple's GPUs, which is
+  only used when asked for: the course has not been measured on a Mac), else the CUDA GPU when
+  there is one, else the CPU;
 - the precision: bf16 from Ampere (sm80) on, fp16 with loss scaling below it (T4, V100), fp32 on
   CPU, unless the profile says otherwise;
 - `torch.compile`: on with CUDA (except on Windows, which has no Triton), unless the profile says.
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 
 import torch
@@ -16,10 +19,29 @@ import torch
 from .errors import CourseError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("cpu", "cuda", "mps")
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device that `LLM_DEVICE` names, else CUDA when there is one, else the CPU."""
+    name = os.environ.get("LLM_DEVICE", "").strip().lower()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in DEVICES:
+        raise CourseError(f"LLM_DEVICE={name!r} is not a device: use one of {', '.join(DEVICES)}, "
+                          f"or unset it to let the course choose.")
+    if not device_available(name):
+        raise CourseError(f"LLM_DEVICE={name} but this machine has no {name} device that PyTorch can use: "
+                          f"unset LLM_DEVICE, or install a PyTorch build with {name} support.")
+    return torch.device(name)
+
+
+def device_available(name: str) -> bool:
+    if name == "cuda":
+        return torch.cuda.is_available()
+    if name == "mps":
+        return torch.backends.mps.is_available()
+    return True
 
 
 def compile_enabled(setting: bool | None, device: torch.device) -> bool:

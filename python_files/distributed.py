@@ -19,6 +19,8 @@ from typing import Callable, TypeVar
 import torch
 import torch.distributed as dist
 
+from .device import default_device
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -42,9 +44,10 @@ def start_distributed() -> Distributed:
         return Distributed()
     setup = Distributed(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]),
                         int(os.environ["WORLD_SIZE"]))
-    if torch.cuda.is_available():
+    on_gpus = default_device().type == "cuda"
+    if on_gpus:
         torch.cuda.set_device(setup.local_rank)
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("nccl" if on_gpus else "gloo")
     return setup
 
 
@@ -76,7 +79,8 @@ def run_in_every_process(job: Callable[[torch.device | None, Distributed], Resul
 
 
 def device_for(setup: Distributed) -> torch.device:
-    return torch.device(f"cuda:{setup.local_rank}" if torch.cuda.is_available() else "cpu")
+    """Each process its own GPU; on CPUs (or `LLM_DEVICE=cpu`), all share the CPU."""
+    return torch.device(f"cuda:{setup.local_rank}" if default_device().type == "cuda" else "cpu")
 
 
 def mean_over_processes(value: float, setup: Distributed, device: torch.device) -> float:

@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass, fields, is_dataclass, replace
 
 from .corpus import PYTHON_DOCS
+from .device import default_device
 from .errors import CourseError
 from .model import GPTConfig
 from .train import TrainConfig
@@ -224,9 +225,8 @@ PROFILES = {
 
 
 def default_profile_name() -> str:
-    import torch
-
-    return "colab" if torch.cuda.is_available() else "cpu"
+    """colab on a CUDA GPU, cpu elsewhere (Apple's mps included: its speed is not measured yet)."""
+    return "colab" if default_device().type == "cuda" else "cpu"
 
 
 def active_profile() -> Profile:

@@ -9,8 +9,9 @@ import pytest
 
 from python_files.corpus import (PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS,
                                  has_gutenberg_markers, hub_corpus, hub_documents, load_corpus,
-                                 package_docs, paragraph_chunks, python_docs,
-                                 strip_gutenberg_license)
+                                 package_docs, paragraph_chunks, python_docs, stream_corpus,
+                                 strip_gutenberg_license, take_bytes)
+from python_files.document import Document
 from python_files.errors import CourseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -173,3 +174,17 @@ def test_the_gutenberg_corpus_cleans_each_book(tmp_path):
         documents = list(hub_corpus("gutenberg", data_files=str(tmp_path / "pg.jsonl")))
     assert documents[0].text.startswith("CHAPTER I") and "START OF" not in documents[0].text
     assert documents[1].text == rows[1]["text"].strip()
+
+
+def test_a_corpus_is_streamed_not_held_in_memory(tmp_path):
+    """take_bytes hands each document on as it comes: the first arrives before the source has
+    been read further (a list would read all of it first, and hold a corpus of any size)."""
+    def source():
+        yield Document("first", "One paragraph.", "test")
+        raise AssertionError("read past the first document before it was used")
+
+    assert next(take_bytes(source(), None)).name == "first"
+    (tmp_path / "a.txt").write_text("Some text.\n\nMore text.", encoding="utf-8")
+    (tmp_path / "b.txt").write_bytes(b"\xff not UTF-8")   # never read: the budget ends before it
+    documents = stream_corpus(str(tmp_path / "*.txt"), max_bytes=5)
+    assert [d.name for d in documents] == ["a.txt#0"]

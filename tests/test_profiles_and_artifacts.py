@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from python_files.artifacts import REPO_ROOT, Artifacts, atomic_path
+from python_files.device import default_device
 from python_files.errors import CourseError
 from python_files.model import GPTConfig
 from python_files.profiles import (PARTS, PROFILES, PretrainConfig, ReinforceConfig, active_profile,
@@ -27,6 +28,34 @@ def test_without_a_setting_the_machine_picks_the_profile(monkeypatch, cuda, expe
     monkeypatch.delenv("LLM_PROFILE")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert active_profile().name == expected
+    assert default_device().type == ("cuda" if cuda else "cpu")
+
+
+@pytest.mark.parametrize("setting, cuda, mps, device, profile", [
+    ("cpu", True, False, "cpu", "cpu"),      # a GPU machine asked to train on its CPU
+    ("CUDA", True, False, "cuda", "colab"),
+    ("mps", False, True, "mps", "cpu"),      # a Mac: opt-in, with the laptop's sizes
+])
+def test_llm_device_picks_the_device_and_so_the_profile(monkeypatch, setting, cuda, mps, device, profile):
+    monkeypatch.delenv("LLM_PROFILE")
+    monkeypatch.setenv("LLM_DEVICE", setting)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert default_device().type == device
+    assert active_profile().name == profile
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("tpu", "LLM_DEVICE='tpu' is not a device: use one of cpu, cuda, mps"),
+    ("cuda", "LLM_DEVICE=cuda but this machine has no cuda device"),
+    ("mps", "LLM_DEVICE=mps but this machine has no mps device"),
+])
+def test_a_device_that_is_not_there_gets_one_sentence(monkeypatch, setting, message):
+    monkeypatch.setenv("LLM_DEVICE", setting)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(CourseError, match=message):
+        default_device()
 
 
 def test_llm_corpus_replaces_the_corpus_of_the_profile(monkeypatch):
