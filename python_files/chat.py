@@ -23,6 +23,7 @@ input is answered line by line, only the answers printed)::
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,11 +209,24 @@ def run_chat(session, lines: Iterable[str], interactive: bool, out: TextIO = sys
         text = line.strip()
         if not text:
             continue
+        if not is_utf8(text):
+            print("That line is not UTF-8 text (bytes of another encoding?), so it was skipped: "
+                  "send UTF-8.", file=err)
+            continue
         if text.startswith("/"):
             if not run_command(session, text, err):
                 return
             continue
         answer_line(session, text, interactive, out, err)
+
+
+def is_utf8(text: str) -> bool:
+    """False for a line read from bytes that are not UTF-8 (they arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def answer_line(session, text: str, interactive: bool, out: TextIO, err: TextIO) -> None:
@@ -364,7 +378,10 @@ def main(argv: list[str] | None = None) -> None:
     if interactive:
         print(f"Chatting with the {description} model (temperature {args.temperature:g}, top-k "
               f"{args.top_k}). {COMMANDS}.")
-    run_chat(session, typed_lines() if interactive else sys.stdin, interactive)
+    # piped bytes that are not UTF-8 come through as lone surrogates, for run_chat to refuse
+    # line by line, instead of a decoding error that would end the chat
+    piped = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+    run_chat(session, typed_lines() if interactive else piped, interactive)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import pickle
 import shutil
 import sys
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +32,7 @@ from typing import Callable
 import torch
 
 from .artifacts import atomic_path, atomic_write_text
-from .errors import CourseError
+from .errors import CourseError, library_reason
 from .model import GPT, GPTConfig
 
 # Settings that change how often a run reports, not what it computes: a resumed run may change them.
@@ -171,22 +169,28 @@ def load_checkpoint(path: Path) -> dict:
     after checking the file against the checksum written with it (when there is one)."""
     if not path.exists():
         raise CourseError(f"{shown(path)} does not exist: train first (notebook 04 or 06).")
-    data = read_verified(path)
+    data, verified = read_verified(path)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:   # torch.load raises many kinds on bytes it cannot read
+        if verified:   # the bytes are the ones written: not damaged, but not readable by this torch
+            raise CourseError(f"{shown(path)} is intact (it matches its checksum) but this PyTorch "
+                              f"{torch.__version__} cannot read it ({library_reason(error)}): it was "
+                              f"probably saved by another version of PyTorch; load it with that "
+                              f"version, or train again with this one.") from None
         why = "the file is empty" if not data else f"not a readable checkpoint: {type(error).__name__}"
         raise damaged(path, why) from None
 
 
-def read_verified(path: Path) -> bytes:
-    """The bytes of `path`, read once, matching its recorded checksum. A save may be swapping the
-    file and its checksum at this very moment, so a mismatch is read a second time before it counts."""
+def read_verified(path: Path) -> tuple[bytes, bool]:
+    """The bytes of `path`, read once, and whether a recorded checksum vouches for them. A save
+    may be swapping the file and its checksum at this very moment, so a mismatch is read a
+    second time before it counts."""
     for _ in range(2):
         data = path.read_bytes()
         recorded = recorded_checksums(path)
         if not recorded or hashlib.sha256(data).hexdigest() in recorded:
-            return data
+            return data, bool(recorded)
     raise damaged(path, "its contents do not match the checksum written with it")
 
 
@@ -228,13 +232,19 @@ def load_resumable(checkpoints: Checkpoints) -> tuple[Path, dict] | None:
 # --- the log -----------------------------------------------------------------------------------
 
 def read_log(path: Path) -> list[dict]:
-    """The records of a run's log.jsonl, for plots; a half-written last line is skipped."""
+    """The records of a run's log.jsonl, for plots. A half-written last line (a run killed while
+    writing it) is skipped; a bad line anywhere else means the file was damaged, and says so."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(lines, start=1):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
+            if number == len(lines):
+                break
+            raise CourseError(f"{shown(path)} is damaged at line {number} of {len(lines)} (not a JSON "
+                              f"record): move it away and run again (training resumes from last.pt; "
+                              f"the plots lose the steps before).") from None
     return records
 
 

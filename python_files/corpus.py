@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator
 
 from .corpus_cache import cached_stream
 from .document import Document
-from .errors import CourseError
+from .errors import CourseError, library_reason
 
 PYTHON_DOCS = "python-docs"
 PACKAGE_DOCS = "package-docs"                       # the source of the packages' documents
@@ -372,7 +372,7 @@ def stream_rows(path: str, config: str | None = None, split: str = "train",
         rows = iter(dataset.skip(skip) if skip else dataset)
         first = next(rows, None)
     except Exception as error:  # network, authentication, offline mode, unknown id, ...
-        raise CourseError(f"Could not load the dataset {path!r} ({type(error).__name__}): "
+        raise CourseError(f"Could not load the dataset {path!r} ({library_reason(error)}): "
                           f"check the id and your connection (HF_HUB_OFFLINE must be unset), "
                           f"or use LLM_CORPUS={PYTHON_DOCS} to work offline.") from None
     if first is None:

@@ -17,14 +17,28 @@ class CourseError(Exception):
     """
 
 
+def library_reason(error: BaseException, limit: int = 300) -> str:
+    """A library's own error in one line: its type and the first line of its message (which often
+    says what to do, such as the valid config names of a dataset), cut at `limit` characters."""
+    first_line = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    if len(first_line) > limit:
+        first_line = first_line[:limit - 3] + "..."
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+
+
 def sentence_on_error(main: Callable[[], None]) -> Callable[[], None]:
-    """Wrap a command's `main`: a CourseError ends it with its sentence on stderr and exit status 1."""
+    """Wrap a command's `main`: a CourseError ends it with its sentence on stderr and exit status 1.
+
+    Under torchrun every process says its own sentence, the others prefixed with their rank: a
+    process that fails alone (out of memory on one GPU, say) must be seen, not leave the others
+    waiting for it in silence.
+    """
     @functools.wraps(main)
     def run() -> None:
         try:
             main()
         except CourseError as error:
-            if os.environ.get("RANK", "0") == "0":   # under torchrun, the first process speaks for all
-                print(error, file=sys.stderr)
+            rank = os.environ.get("RANK", "0")
+            print(error if rank == "0" else f"rank {rank}: {error}", file=sys.stderr)
             sys.exit(1)
     return run

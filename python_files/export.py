@@ -33,7 +33,7 @@ import torch
 
 from .artifacts import Artifacts, atomic_write_text
 from .checkpoint import load_model
-from .errors import CourseError, sentence_on_error
+from .errors import CourseError, library_reason, sentence_on_error
 from .gpt2_weights import BLOCK_NAMES, CONV1D_WEIGHTS
 from .model import GPT, GPT2_LAYOUT
 from .pretrain_data import read_pretrain_meta, training_mixture
@@ -188,7 +188,7 @@ def push_to_hub(folder: Path, repo_id: str, private: bool = False) -> str:
         commit = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model",
                                    commit_message="Upload a model built with the course")
     except Exception as error:  # offline, not logged in, no write access, a malformed name, ...
-        raise CourseError(f"Could not push to the hub repository {repo_id!r} ({type(error).__name__}): "
+        raise CourseError(f"Could not push to the hub repository {repo_id!r} ({library_reason(error)}): "
                           f"log in with `hf auth login` using a token with write access, check the "
                           f"name (USER/NAME) and that HF_HUB_OFFLINE is unset; the export in "
                           f"{folder} is complete.") from None

@@ -24,7 +24,7 @@ import torch
 
 from .artifacts import Artifacts, atomic_write_text
 from .checkpoint import Checkpoints, load_checkpoint, save_checkpoint
-from .errors import CourseError
+from .errors import CourseError, library_reason
 from .model import GPT, GPT2_LAYOUT, GPTConfig
 from .tokenizer import SPECIAL_TOKENS, TextTokenizer
 
@@ -47,7 +47,7 @@ def gpt2_folder(name_or_folder: str | Path) -> Path:
         return Path(snapshot_download(str(name_or_folder), allow_patterns=[*GPT2_FILES, GPT2_TOKENIZER]))
     except Exception as error:   # offline, unknown id, no network: the hub raises many kinds
         raise CourseError(f"GPT-2 {str(name_or_folder)!r} could not be fetched from the Hugging Face hub "
-                          f"({type(error).__name__}; HF_HUB_OFFLINE=1 also stops it): check the name and "
+                          f"({library_reason(error)}; HF_HUB_OFFLINE=1 also stops it): check the name and "
                           f"the connection, or give a local folder with {' and '.join(GPT2_FILES)}.") from None
 
 

@@ -16,7 +16,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from .artifacts import atomic_write_text
 from .bpe import GPT4_SPLIT_PATTERN
-from .errors import CourseError
+from .errors import CourseError, library_reason
 
 END_OF_TEXT = "<|endoftext|>"     # separates documents in the pretraining stream
 SYSTEM, USER, ASSISTANT = "<|system|>", "<|user|>", "<|assistant|>"   # chat roles (stage 05)
@@ -64,7 +64,15 @@ class TextTokenizer:
 
     @classmethod
     def load(cls, path: Path) -> "TextTokenizer":
-        return cls.from_json(path.read_text(encoding="utf-8"), path.name)
+        shown = f"{path.parent.name}/{path.name}"
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"), shown)
+        except CourseError:
+            raise
+        except Exception as error:   # not UTF-8, not JSON, not a tokenizer: the Rust parser's own kinds
+            raise CourseError(f"{shown} is damaged or not a tokenizer ({library_reason(error)}): run "
+                              f"01_tokenizer again (05_sft_data under the gpt2 profile, which writes "
+                              f"GPT-2's).") from None
 
     @classmethod
     def from_json(cls, text: str, source: str = "the tokenizer JSON") -> "TextTokenizer":

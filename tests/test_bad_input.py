@@ -16,7 +16,7 @@ from python_files.artifacts import REPO_ROOT, Artifacts, atomic_write_text
 from python_files.chat import ChatSession, reply
 from python_files.checkpoint import load_model
 from python_files.corpus import load_corpus
-from python_files.errors import CourseError
+from python_files.errors import CourseError, sentence_on_error
 from python_files.model import GPT, GPTConfig
 from python_files.pretrain import pretrain
 from python_files.pretrain_data import open_tokens, read_pretrain_meta
@@ -201,3 +201,18 @@ def test_a_failing_notebook_is_saved_without_the_outputs_of_an_older_run(tmp_pat
     assert "".join(saved[0]["outputs"][0]["text"]) == "one\n"
     assert "broken" in json.dumps(saved[1]["outputs"])
     assert saved[2]["outputs"] == [] and saved[2]["execution_count"] is None
+
+
+@pytest.mark.parametrize("rank, shown", [("0", "Out of memory on this GPU."),
+                                         ("3", "rank 3: Out of memory on this GPU.")])
+def test_every_process_under_torchrun_says_its_sentence(monkeypatch, capsys, rank, shown):
+    """A process other than the first that fails alone is seen, with its rank."""
+    @sentence_on_error
+    def failing_main():
+        raise CourseError("Out of memory on this GPU.")
+
+    monkeypatch.setenv("RANK", rank)
+    with pytest.raises(SystemExit) as exit_status:
+        failing_main()
+    assert exit_status.value.code == 1
+    assert capsys.readouterr().err.strip() == shown

@@ -9,7 +9,7 @@ import pytest
 
 from python_files.corpus import (PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS,
                                  has_gutenberg_markers, hub_corpus, hub_documents, load_corpus,
-                                 package_docs, paragraph_chunks, python_docs, stream_corpus,
+                                 package_docs, paragraph_chunks, python_docs, stream_corpus, stream_rows,
                                  strip_gutenberg_license, take_bytes)
 from python_files.document import Document
 from python_files.errors import CourseError
@@ -144,6 +144,13 @@ def test_the_hub_offline_gives_one_clear_sentence():
     # conftest sets HF_HUB_OFFLINE=1, as on a machine without network
     with pytest.raises(CourseError, match="Could not load the dataset 'roneneldan/TinyStories'"):
         load_corpus("hf:roneneldan/TinyStories")
+
+
+def test_a_dataset_error_keeps_the_librarys_own_reason():
+    """The sentence keeps what `datasets` said, which here names the splits there are."""
+    with pytest.raises(CourseError, match=r"Could not load the dataset 'json' \(ValueError: Bad split: "
+                                          r"validation\. Available splits: \['train'\]\)"):
+        list(stream_rows("json", split="validation", data_files=str(FIXTURES / "corpus" / "tinystories.jsonl")))
 
 
 GUTENBERG = FIXTURES / "gutenberg"

@@ -1,6 +1,7 @@
 """Fault injection: runs killed, interrupted or broken at the worst moments lose nothing, and
 damaged files are recognised and named in one sentence."""
 
+import hashlib
 import json
 import os
 import signal
@@ -161,6 +162,27 @@ def test_an_empty_or_foreign_file_is_named_without_a_checksum_too(finished_run, 
     Path(str(finished_run.last) + ".sha256").unlink()      # e.g. a file copied without its checksum
     with pytest.raises(DamagedCheckpoint, match=f"last.pt is damaged \\({why}"):
         load_checkpoint(finished_run.last)
+
+
+def test_an_intact_checkpoint_this_torch_cannot_read_is_not_called_damaged(finished_run):
+    """Bytes that match their checksum are the ones written: unreadable, they come from another
+    PyTorch, and deleting them would lose a good run."""
+    contents = b"a checkpoint of a future PyTorch"
+    finished_run.last.write_bytes(contents)
+    Path(str(finished_run.last) + ".sha256").write_text(hashlib.sha256(contents).hexdigest() + "\n")
+    with pytest.raises(CourseError, match=r"last.pt is intact .* cannot read it .*another version of PyTorch") as error:
+        load_checkpoint(finished_run.last)
+    assert not isinstance(error.value, DamagedCheckpoint) and "delete" not in str(error.value)
+
+
+def test_the_log_forgives_a_half_written_last_line_and_only_that(finished_run):
+    lines = finished_run.log.read_text().splitlines()
+    finished_run.log.write_text("\n".join(lines) + '\n{"step": 9, "train_lo')   # killed mid-line
+    assert [r["step"] for r in read_log(finished_run.log)] == list(range(1, 9))
+    lines[3] = lines[3][:10]
+    finished_run.log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CourseError, match=r"log.jsonl is damaged at line 4 of 8"):
+        read_log(finished_run.log)
 
 
 def test_when_both_checkpoints_are_damaged_the_sentence_says_so(finished_run):

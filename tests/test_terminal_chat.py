@@ -51,6 +51,17 @@ def test_piped_questions_get_one_answer_line_each_and_nothing_else(course):
     assert "you:" not in result.stdout and "assistant:" not in result.stdout
 
 
+def test_a_line_that_is_not_utf8_gets_one_sentence_and_the_chat_goes_on(course):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_PROFILE": "ci", "LLM_ARTIFACTS": str(course[0])}
+    result = subprocess.run([sys.executable, "-m", "python_files.chat", "--max-new-tokens", "8"],
+                            input="Hello!\ncaf\u00e9 in latin-1\nHi\n".encode("latin-1"), cwd=REPO_ROOT, env=env,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.decode().splitlines()) == 2, "the two UTF-8 lines are answered"
+    assert result.stderr.decode().strip() == ("That line is not UTF-8 text (bytes of another encoding?), so it "
+                                              "was skipped: send UTF-8.")
+
+
 def test_the_same_seed_gives_the_same_answers(course):
     first, second = (chat(course[0], "Hello!\n", "--seed", "3").stdout for _ in range(2))
     assert first == second

@@ -42,3 +42,14 @@ def test_a_tokenizer_without_the_special_tokens_is_refused(tokenizer, tmp_path):
 def test_a_corpus_too_small_for_the_vocabulary_is_refused():
     with pytest.raises(CourseError, match="fewer than vocab_size=5000"):
         train_tokenizer(["tiny text"], vocab_size=5000)
+
+
+@pytest.mark.parametrize("contents", [b'{"version": "1.0", "trunc', b"\xff\xfe not text", b'{"a": 1}'],
+                         ids=["cut short", "not UTF-8", "JSON of something else"])
+def test_a_damaged_tokenizer_file_is_named_with_the_notebook_that_remakes_it(tmp_path, contents):
+    path = tmp_path / "tokenizer" / "tokenizer.json"
+    path.parent.mkdir()
+    path.write_bytes(contents)
+    with pytest.raises(CourseError, match=r"^tokenizer/tokenizer.json is damaged or not a tokenizer \(.+\): "
+                                          r"run 01_tokenizer again"):
+        TextTokenizer.load(path)
