@@ -80,21 +80,38 @@ class KVCache:
     """The keys and values of every token seen so far, per layer, for fast generation.
 
     Without a cache, each new token re-runs the model over the whole sequence; with it, only
-    the new token goes through the model and attends to the stored keys and values.
+    the new token goes through the model and attends to the stored keys and values. They are
+    written into tensors allocated once, for `capacity` positions of `batch_size` sequences
+    (at the first call, which tells their number format and device), not copied anew at each
+    token. A prompt can be prefilled once in the first row and shared with the others
+    (`share_first_row`): the samples of a group all continue it.
     """
 
-    def __init__(self, n_layer: int):
-        self.keys: list[torch.Tensor | None] = [None] * n_layer
-        self.values: list[torch.Tensor | None] = [None] * n_layer
+    def __init__(self, n_layer: int, capacity: int, batch_size: int = 1):
+        self.n_layer, self.capacity, self.batch_size = n_layer, capacity, batch_size
+        # (n_layer, batch_size, heads, capacity, head_size) each, once the first keys arrive
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
         self.length = 0     # tokens stored so far: the position of the next one
 
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        """Append this step's keys and values of `layer`; return all of them so far."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        """Write the keys and values (rows, heads, T, head_size) of `layer` for the T tokens after
+        the `length` stored; return all of them so far, (rows, heads, length + T, head_size)."""
+        rows, end = k.size(0), self.length + k.size(2)
+        if self.keys is None:
+            shape = (self.n_layer, self.batch_size, k.size(1), self.capacity, k.size(3))
+            self.keys, self.values = k.new_zeros(shape), v.new_zeros(shape)
+        if end > self.capacity or rows > self.batch_size:
+            raise ValueError(f"The cache was made for {self.batch_size} sequence(s) of {self.capacity} "
+                             f"tokens, not {rows} of {end}.")
+        self.keys[layer, :rows, :, self.length:end] = k
+        self.values[layer, :rows, :, self.length:end] = v
+        return self.keys[layer, :rows, :, :end], self.values[layer, :rows, :, :end]
+
+    def share_first_row(self) -> None:
+        """Copy the first sequence's keys and values to every row (a prompt prefilled once)."""
+        self.keys[:, 1:, :, :self.length] = self.keys[:, :1, :, :self.length]
+        self.values[:, 1:, :, :self.length] = self.values[:, :1, :, :self.length]
 
 
 def normalization(config: GPTConfig, size: int) -> nn.Module:

@@ -34,10 +34,11 @@ from .device import default_device
 from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import VALIDATION_SEED, Batch
-from .model import GPT, KVCache
+from .model import GPT
 from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
+from .sampling import generate_group
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
@@ -74,34 +75,6 @@ def answer_weights(rewards: list[float], method: str) -> list[float]:
     return [r - mean for r in rewards]
 
 
-@torch.no_grad()
-def sample_answers(model: GPT, prompt: list[int], count: int, max_new_tokens: int,
-                   temperature: float, end_id: int, generator: torch.Generator) -> list[list[int]]:
-    """`count` answers to one prompt, sampled side by side in one batch with a KV cache. Each
-    answer ends with `end_id`, or is cut after `max_new_tokens`."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    cache = KVCache(model.config.n_layer)
-    model_input = torch.tensor([prompt] * count, device=device)
-    answers: list[list[int]] = [[] for _ in range(count)]
-    finished = [False] * count
-    try:
-        for _ in range(min(max_new_tokens, model.config.context_length - len(prompt))):
-            logits, _ = model(model_input, cache=cache)
-            probabilities = (logits[:, -1].float() / temperature).softmax(dim=-1)
-            model_input = torch.multinomial(probabilities, 1, generator=generator)
-            for answer, token in enumerate(model_input.flatten().tolist()):
-                if not finished[answer]:
-                    answers[answer].append(token)
-                    finished[answer] = token == end_id
-            if all(finished):
-                break
-    finally:
-        model.train(was_training)
-    return answers
-
-
 @dataclass
 class Group:
     """The answers sampled to one question, and their rewards."""
@@ -118,7 +91,7 @@ def sample_group(model: GPT, tokenizer: TextTokenizer, question: Question, sampl
     an answer that never stops is not an answer, and must not be learned as one."""
     end_id = tokenizer.special_id(END_OF_TURN)
     prompt = render_prompt([{"role": "user", "content": question.question}], tokenizer)
-    answers = sample_answers(model, prompt, samples, MAX_ANSWER_TOKENS, temperature, end_id, generator)
+    answers = generate_group(model, prompt, samples, MAX_ANSWER_TOKENS, temperature, {end_id}, generator)
     texts = [tokenizer.decode(answer, skip_special=True).strip() for answer in answers]
     rewards = [reward(question, text) if answer[-1:] == [end_id] else 0.0
                for answer, text in zip(answers, texts)]

@@ -6,6 +6,13 @@
   whose probabilities add up to p;
 - generation stops at any of `stop_ids` (the end-of-turn token in chat), after
   `max_new_tokens`, or when the context window is full.
+
+One engine, `sample_tokens`, does it for everything that generates: the chat and the widget
+(`stream`, one answer as it is written), the evaluation (`generate`) and reinforcement
+(`generate_group`, several answers to one question). It prefills the prompt once, into a KV
+cache allocated once; a group of samples shares that prompt and is sampled as one batch; the
+forward passes run in the device's mixed precision (on GPUs); and the randomness comes from an
+explicit `torch.Generator`, so that sampling never reseeds the process's random numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Iterator
 
 import torch
 
+from .device import autocast, precision_for
 from .errors import CourseError
 from .model import GPT, KVCache
 
@@ -30,20 +38,106 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
 
 def next_token_distribution(logits: torch.Tensor, temperature: float, top_k: int | None,
                             top_p: float | None) -> torch.Tensor:
-    """Probabilities (vocab,) for the next token from the last position's logits (vocab,)."""
+    """Probabilities (..., vocab) for the next token from the last position's logits (..., vocab)."""
     logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth_largest = torch.topk(logits, top_k).values[-1]
+    if top_k is not None and top_k < logits.size(-1):
+        kth_largest = torch.topk(logits, top_k).values[..., -1:]
         logits = logits.masked_fill(logits < kth_largest, float("-inf"))
     probabilities = logits.softmax(dim=-1)
     if top_p is not None and top_p < 1.0:
-        sorted_probabilities, order = probabilities.sort(descending=True)
+        sorted_probabilities, order = probabilities.sort(dim=-1, descending=True)
         # drop a token when the tokens more likely than it already reach top_p
         outside = sorted_probabilities.cumsum(dim=-1) - sorted_probabilities >= top_p
         sorted_probabilities[outside] = 0.0
-        probabilities = torch.zeros_like(probabilities).scatter(0, order, sorted_probabilities)
-        probabilities /= probabilities.sum()
+        probabilities = torch.zeros_like(probabilities).scatter(-1, order, sorted_probabilities)
+        probabilities /= probabilities.sum(dim=-1, keepdim=True)
     return probabilities
+
+
+def seeded_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    """A random generator of its own: seeded by `seed`, or from the system's entropy for None.
+    The process's generator (torch.manual_seed) is left as it was."""
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+@torch.no_grad()
+def sample_tokens(model: GPT, prompt: list[int], count: int, max_new_tokens: int, temperature: float = 1.0,
+                  top_k: int | None = None, top_p: float | None = None, stop_ids=(),
+                  generator: torch.Generator | None = None, use_cache: bool = True) -> Iterator[torch.Tensor]:
+    """The engine: `count` continuations of `prompt` side by side, one step at a time.
+
+    Yields the new token of every row, (count,), at each step, until every row has met a stop
+    token, `max_new_tokens` steps have passed, or the context is full (rows that stopped keep
+    being sampled until the others do: callers drop what follows a row's stop token). With the
+    cache, the prompt goes through the model once, and its keys and values are shared by all
+    rows; without it (for comparison), every step re-runs the model over the whole sequence.
+    """
+    check_prompt(model, prompt)
+    check_sampling(temperature, top_k, top_p)
+    device = next(model.parameters()).device
+    precision = precision_for(device)              # bf16 or fp16 on GPUs, fp32 on CPUs
+    generator = generator or seeded_generator(None, device)
+    stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
+    finished = torch.zeros(count, dtype=torch.bool, device=device)
+    tokens = torch.tensor([prompt], device=device).expand(count, -1)
+    cache = KVCache(model.config.n_layer, model.config.context_length, count) if use_cache else None
+    was_training = model.training
+    model.eval()
+    try:
+        for step in range(min(max_new_tokens, model.config.context_length - len(prompt))):
+            if cache is None:
+                model_input = tokens                     # the whole sequence, every time
+            elif step == 0:
+                model_input = tokens[:1]                 # the prompt, once, in the first row
+            else:
+                model_input = tokens                     # only the newest token of each row
+            with autocast(device, precision):
+                logits = model(model_input, cache=cache)[0][:, -1].float()
+            if cache is not None and step == 0:
+                cache.share_first_row()
+                logits = logits.expand(count, -1)
+            new = choose(logits, temperature, top_k, top_p, generator)
+            yield new
+            finished |= torch.isin(new, stops)
+            if bool(finished.all()):
+                break
+            # the cache needs only the newest tokens; without it, the model reads them all
+            tokens = new.unsqueeze(1) if cache is not None else torch.cat([tokens, new.unsqueeze(1)], dim=1)
+    finally:   # also when the caller stops early (Ctrl-C in a chat)
+        model.train(was_training)
+
+
+def choose(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+           generator: torch.Generator) -> torch.Tensor:
+    """The next token of each row, (rows,), from the logits (rows, vocab)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probabilities = next_token_distribution(logits, temperature, top_k, top_p)
+    return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+
+
+def check_prompt(model: GPT, prompt: list[int]) -> None:
+    if not prompt:
+        raise CourseError("The prompt is empty: give the model at least one token to continue.")
+    if len(prompt) >= model.config.context_length:
+        raise CourseError(f"The prompt has {len(prompt)} tokens and the model's context holds "
+                          f"{model.config.context_length}, which leaves no room for an answer: shorten it.")
+
+
+def stream(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None, stop_ids=(),
+           seed: int | None = None, use_cache: bool = True) -> Iterator[int]:
+    """The new token ids that follow `prompt`, one at a time, as soon as each is chosen (for a
+    chat that shows the answer while it is written); the stop token, if reached, is included."""
+    generator = seeded_generator(seed, next(model.parameters()).device)
+    for new in sample_tokens(model, prompt, 1, max_new_tokens, temperature, top_k, top_p, stop_ids,
+                             generator, use_cache):
+        yield int(new[0])
 
 
 def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
@@ -53,40 +147,16 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: fl
     return list(stream(model, prompt, max_new_tokens, temperature, top_k, top_p, stop_ids, seed, use_cache))
 
 
-@torch.no_grad()
-def stream(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
-           top_k: int | None = None, top_p: float | None = None, stop_ids=(),
-           seed: int | None = None, use_cache: bool = True) -> Iterator[int]:
-    """Like `generate`, one token id at a time, as soon as it is chosen (for a chat that shows
-    the answer while it is written)."""
-    check_sampling(temperature, top_k, top_p)
-    if not prompt:
-        raise CourseError("The prompt is empty: give the model at least one token to continue.")
-    if len(prompt) >= model.config.context_length:
-        raise CourseError(f"The prompt has {len(prompt)} tokens and the model's context holds "
-                          f"{model.config.context_length}, which leaves no room for an answer: shorten it.")
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
-    was_training = model.training
-    model.eval()
-    max_new_tokens = min(max_new_tokens, model.config.context_length - len(prompt))
-    cache = KVCache(model.config.n_layer) if use_cache else None
-    tokens = torch.tensor([prompt], device=device)
-    try:
-        for step in range(max_new_tokens):
-            # with a cache only the newest tokens go through the model; without, all of them
-            model_input = tokens[:, -1:] if cache is not None and step else tokens
-            logits, _ = model(model_input, cache=cache)
-            last = logits[0, -1]
-            if temperature == 0:
-                token = int(last.argmax())
-            else:
-                probabilities = next_token_distribution(last, temperature, top_k, top_p)
-                token = int(torch.multinomial(probabilities, 1, generator=generator))
-            yield token
-            if token in stop_ids:
-                break
-            tokens = torch.cat([tokens, torch.tensor([[token]], device=device)], dim=1)
-    finally:   # also when the caller stops early (Ctrl-C in a chat)
-        model.train(was_training)
+def generate_group(model: GPT, prompt: list[int], count: int, max_new_tokens: int, temperature: float,
+                   stop_ids, generator: torch.Generator) -> list[list[int]]:
+    """`count` continuations of one prompt, sampled as one batch: each ends with its first stop
+    token, or is cut after `max_new_tokens`."""
+    answers: list[list[int]] = [[] for _ in range(count)]
+    finished = [False] * count
+    for new in sample_tokens(model, prompt, count, max_new_tokens, temperature, stop_ids=stop_ids,
+                             generator=generator):
+        for row, token in enumerate(new.tolist()):
+            if not finished[row]:
+                answers[row].append(token)
+                finished[row] = token in stop_ids
+    return answers

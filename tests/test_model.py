@@ -116,7 +116,7 @@ def test_each_modern_choice_counts_its_parameters_stays_causal_and_caches(choice
         changed = idx.clone()
         changed[:, 9] = (changed[:, 9] + 1) % config.vocab_size
         assert torch.allclose(model(changed)[0][:, :9], full[:, :9], atol=1e-6)
-        cache = KVCache(config.n_layer)
+        cache = KVCache(config.n_layer, config.context_length, batch_size=2)
         pieces = [model(idx[:, :7], cache=cache)[0]] + [model(idx[:, t:t + 1], cache=cache)[0] for t in range(7, 16)]
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5), "the KV cache gives the same logits"
 
@@ -157,3 +157,21 @@ def test_unknown_choices_are_refused_with_the_allowed_ones():
         modern(norm="batchnorm")
     with pytest.raises(ValueError, match="even head size"):
         GPTConfig(vocab_size=97, context_length=16, n_layer=1, n_head=2, n_embd=6, positions="rope")
+
+
+def test_a_prompt_prefilled_in_chunks_gives_the_logits_of_one_pass_in_a_cache_allocated_once():
+    """Several new tokens after a past (the masked branch of attention with a cache)."""
+    torch.manual_seed(0)
+    config = modern(positions="rope", norm="rmsnorm")
+    model = GPT(config).eval()
+    idx = torch.randint(0, config.vocab_size, (2, 16))
+    cache = KVCache(config.n_layer, config.context_length, batch_size=2)
+    with torch.no_grad():
+        full, _ = model(idx)
+        first = model(idx[:, :5], cache=cache)[0]
+        buffer = cache.keys.data_ptr()
+        pieces = [first, model(idx[:, 5:9], cache=cache)[0], model(idx[:, 9:16], cache=cache)[0]]
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
+    assert cache.keys.data_ptr() == buffer and cache.length == 16, "written in place, not copied"
+    with pytest.raises(ValueError, match=r"made for 1 sequence\(s\) of 16 tokens, not 2 of 3"):
+        model(idx[:, :3], cache=KVCache(config.n_layer, config.context_length))

@@ -6,7 +6,7 @@ import torch
 from python_files.model import GPT, GPTConfig
 from python_files.qa_eval import (format_table, says_it_does_not_know, score, summary_table, token_f1,
                                   wilson_interval)
-from python_files.sampling import generate, next_token_distribution
+from python_files.sampling import generate, generate_group, next_token_distribution
 from python_files.sft_data import Question
 
 
@@ -97,3 +97,24 @@ def test_table_prints_each_rate_with_its_interval():
     table = summary_table([score(known, "Serialize obj to a JSON str."), score(known, "No.")])
     assert table["documented objects"]["correct"] == 0.5
     assert "50% (9-91%)" in format_table(table)
+
+
+def test_a_group_is_sampled_as_one_batch_from_a_prompt_prefilled_once(model):
+    greedy = generate(model, [1, 2, 3], 12, temperature=0.0)
+    stop = greedy[5]
+    group = generate_group(model, [1, 2, 3], 4, 12, 0.0, {stop}, torch.Generator().manual_seed(0))
+    assert group == [greedy[:greedy.index(stop) + 1]] * 4, "greedy rows are the single greedy answer"
+    sampled = [generate_group(model, [1, 2, 3], 6, 12, 1.0, {stop}, torch.Generator().manual_seed(5))
+               for _ in range(2)]
+    assert sampled[0] == sampled[1], "the same generator seed, the same answers"
+    assert len({tuple(answer) for answer in sampled[0]}) > 1, "the rows are sampled apart"
+    assert all(stop not in answer[:-1] for answer in sampled[0]), "each row ends at its first stop"
+
+
+def test_sampling_never_reseeds_the_process(model):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    generate(model, [1, 2], 10, temperature=1.0)          # no seed: a generator of its own
+    generate(model, [1, 2], 10, temperature=1.0, seed=3)
+    assert torch.equal(torch.rand(3), expected)
