@@ -8,11 +8,11 @@ only, no SVD).
 
 This is the algorithm of `torch.optim.Muon` (with Moonshot's "match_rms_adamw" step size, so
 that Muon and AdamW share one learning rate), with one difference: the number format of the
-Newton-Schulz products is a parameter. `torch.optim.Muon` always uses bf16, which GPUs compute
-fast, and which most laptop CPUs (AVX2, no AVX-512 bf16 instructions) emulate about ten times
-slower than fp32: there, Muon's step alone cost twice the rest of the training step.
-`newton_schulz_format` picks the faster format of the device; the tests check that in bf16
-this optimizer gives exactly `torch.optim.Muon`'s step.
+Newton-Schulz products is a parameter. `torch.optim.Muon` always uses bf16, which recent GPUs
+compute fast, and which most laptop CPUs (AVX2, no AVX-512 BF16 or AMX instructions) emulate
+about ten times slower than fp32: there, a training step with Muon took about four times one
+with AdamW alone (`python -m benchmarks.muon_step`). `chosen_format` picks the faster format of
+the device; the tests check that in bf16 this optimizer gives exactly `torch.optim.Muon`'s step.
 """
 
 from __future__ import annotations
@@ -43,16 +43,23 @@ def newton_schulz(G: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.bf
     return X.T if tall else X
 
 
+def chosen_format(setting: str, device: torch.device) -> str:
+    """The format a `newton_schulz` setting means on `device`: itself, or for "auto" the fast one."""
+    return newton_schulz_format(device.type) if setting == "auto" else setting
+
+
 @functools.cache
 def newton_schulz_format(device_type: str) -> str:
-    """bf16 on CUDA GPUs; on a CPU, fp32 unless bf16 is measured clearly faster on this one.
+    """The device's fast format: on CUDA, bf16 from Ampere (sm80) on and fp32 before it (a T4
+    emulates bf16); on a CPU, fp32 unless bf16 is measured at least 1.5 times faster on it.
 
     The measurement (a few products of the size of a small model's matrices, about 50 ms, once
     per process) is what decides, not the CPU's name: bf16 is fast where the CPU has bf16
-    instructions (AVX-512 BF16, AMX) and emulated, several times slower, elsewhere.
+    instructions (AVX-512 BF16, AMX: look for avx512_bf16 or amx_bf16 among the flags `lscpu`
+    prints) and emulated, about ten times slower, elsewhere.
     """
     if device_type == "cuda":
-        return "bf16"
+        return "bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp32"
     if device_type != "cpu":
         return "fp32"   # Apple's mps and others: not measured, so the safe format
     seconds = {name: matmul_seconds(FORMATS[name]) for name in FORMATS}

@@ -302,7 +302,7 @@ def unknown_setting_message(name: str, types: dict[str, str]) -> str:
 
 
 def setting_value(name: str, text: str, annotation: str) -> object:
-    """`text` as a value of the type `annotation` names: 1500, 4e-3, rope, True, None, (0.9,0.95)."""
+    """`text` as a value of the type `annotation` names: 1500, 4e-3, rope, True, None."""
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):

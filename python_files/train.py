@@ -54,7 +54,7 @@ from .distributed import (Distributed, any_over_processes, mean_over_processes, 
                           sum_over_processes, wait_for_all)
 from .errors import CourseError
 from .model import GPT, loss_weight, summed_loss
-from .muon import FORMATS, Muon, newton_schulz_format
+from .muon import FORMATS, Muon, chosen_format
 
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
     precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU (see device.py)
     compile: bool | None = None      # torch.compile the model; None: on with CUDA, except on Windows
     optimizer: str = "adamw"         # "muon": Muon for the blocks' matrices, AdamW for the rest
-    newton_schulz: str = "auto"      # Muon's number format: auto (the device's fast one), fp32, bf16
+    newton_schulz: str = "auto"      # the number format of Muon's products: auto (the device's fast one), fp32, bf16
     schedule: str = "cosine"         # "wsd": warmup, stable, then a linear decay over the last
     decay_fraction: float = 0.3      # ... this share of the steps
 
@@ -148,10 +148,8 @@ def make_optimizer(model: GPT, config: TrainConfig, device: torch.device):
                               fused=device.type == "cuda")
     if not muon:
         return adamw
-    number_format = (newton_schulz_format(device.type) if config.newton_schulz == "auto"
-                     else config.newton_schulz)
     return Optimizers(Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
-                           newton_schulz_dtype=FORMATS[number_format]), adamw)
+                           newton_schulz_dtype=FORMATS[chosen_format(config.newton_schulz, device)]), adamw)
 
 
 @dataclass

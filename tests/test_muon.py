@@ -53,7 +53,7 @@ def test_newton_schulz_brings_every_singular_value_near_one(dtype):
     assert newton_schulz(G, dtype=dtype).dtype == dtype
 
 
-def test_the_fast_format_is_measured_on_a_cpu(monkeypatch):
+def test_the_fast_format_is_measured_on_a_cpu_and_known_on_a_gpu(monkeypatch):
     newton_schulz_format.cache_clear()
     try:
         for bf16_seconds, expected in ((10.0, "fp32"), (0.9, "fp32"), (0.5, "bf16")):
@@ -61,7 +61,11 @@ def test_the_fast_format_is_measured_on_a_cpu(monkeypatch):
                                 lambda dtype, s=bf16_seconds: s if dtype == torch.bfloat16 else 1.0)
             newton_schulz_format.cache_clear()
             assert newton_schulz_format("cpu") == expected
-        assert newton_schulz_format("cuda") == "bf16" and newton_schulz_format("mps") == "fp32"
+        assert newton_schulz_format("mps") == "fp32"
+        for capability, expected in (((8, 0), "bf16"), ((7, 5), "fp32")):   # an A100, a T4
+            monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args, c=capability: c)
+            newton_schulz_format.cache_clear()
+            assert newton_schulz_format("cuda") == expected
     finally:
         newton_schulz_format.cache_clear()
 
