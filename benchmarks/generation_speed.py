@@ -8,7 +8,9 @@ load:
 
 - one answer generated greedily, without the cache, then with it;
 - what reinforcement samples: `--group` answers of 64 tokens to one 40-token prompt, as one
-  batch from a prompt prefilled once (the engine), against the same answers one at a time.
+  batch from a prompt prefilled once (the engine), against the same answers one at a time;
+- a reinforcement batch: `--group` answers to each of `--questions` prompts of 30 to 50
+  tokens, the questions one after another, against all of them in one batch, left-padded.
 """
 
 import argparse
@@ -21,7 +23,7 @@ from python_files.device import default_device
 from python_files.model import GPT
 from python_files.profiles import PROFILES
 from python_files.reinforce import MAX_ANSWER_TOKENS
-from python_files.sampling import generate, generate_group
+from python_files.sampling import generate, generate_groups
 
 
 def tokens_per_second(model: GPT, prompt: list[int], tokens: int, use_cache: bool) -> float:
@@ -30,17 +32,25 @@ def tokens_per_second(model: GPT, prompt: list[int], tokens: int, use_cache: boo
     return len(new) / (time.perf_counter() - start)
 
 
-def group_tokens_per_second(model: GPT, prompt: list[int], group: int, batched: bool) -> float:
-    """Sampled tokens per second for `group` answers of MAX_ANSWER_TOKENS (no stop token: all
-    answers run to the end), all at once or one after the other."""
+def sampled_tokens_per_second(model: GPT, prompts: list[list[int]], group: int, batched: bool) -> float:
+    """Sampled tokens per second for `group` answers of MAX_ANSWER_TOKENS to each prompt (no stop
+    token: all answers run to the end), all in one batch or one batch per prompt."""
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)
     start = time.perf_counter()
-    if batched:
-        answers = generate_group(model, prompt, group, MAX_ANSWER_TOKENS, 1.0, (), generator)
-    else:
-        answers = [answer for _ in range(group)
-                   for answer in generate_group(model, prompt, 1, MAX_ANSWER_TOKENS, 1.0, (), generator)]
+    batches = [prompts] if batched else [[prompt] for prompt in prompts]
+    answers = [answer for batch in batches
+               for answers in generate_groups(model, batch, group, MAX_ANSWER_TOKENS, 1.0, (), generator)
+               for answer in answers]
     return sum(len(answer) for answer in answers) / (time.perf_counter() - start)
+
+
+def one_at_a_time_tokens_per_second(model: GPT, prompt: list[int], group: int) -> float:
+    """The same as a group of `group` answers to one prompt, each answer sampled alone."""
+    start = time.perf_counter()
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)
+    tokens = sum(len(generate_groups(model, [prompt], 1, MAX_ANSWER_TOKENS, 1.0, (), generator)[0][0])
+                 for _ in range(group))
+    return tokens / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -48,6 +58,7 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu", choices=list(PROFILES))
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--questions", type=int, default=8)
     args = parser.parse_args()
 
     profile = PROFILES[args.profile]
@@ -65,11 +76,18 @@ def main() -> None:
     print(f"  without KV cache: {uncached:8.0f} tokens/s")
     print(f"  with KV cache:    {cached:8.0f} tokens/s   ({cached / uncached:.1f}x)")
     question = torch.randint(0, profile.model.vocab_size, (40,)).tolist()
-    one_by_one = group_tokens_per_second(model, question, args.group, batched=False)
-    batched = group_tokens_per_second(model, question, args.group, batched=True)
+    one_by_one = one_at_a_time_tokens_per_second(model, question, args.group)
+    batched = sampled_tokens_per_second(model, [question], args.group, batched=True)
     print(f"{args.group} sampled answers of {MAX_ANSWER_TOKENS} tokens to a 40-token question:")
     print(f"  one at a time:              {one_by_one:8.0f} tokens/s")
     print(f"  one batch, prompt shared:   {batched:8.0f} tokens/s   ({batched / one_by_one:.1f}x)")
+    lengths = torch.linspace(30, 50, args.questions).round().int().tolist()
+    questions = [torch.randint(0, profile.model.vocab_size, (length,)).tolist() for length in lengths]
+    apart = sampled_tokens_per_second(model, questions, args.group, batched=False)
+    together = sampled_tokens_per_second(model, questions, args.group, batched=True)
+    print(f"{args.group} answers to each of {args.questions} questions of {lengths[0]} to {lengths[-1]} tokens:")
+    print(f"  one question after another: {apart:8.0f} tokens/s")
+    print(f"  one batch, left-padded:     {together:8.0f} tokens/s   ({together / apart:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -83,12 +83,17 @@ class KVCache:
     the new token goes through the model and attends to the stored keys and values. They are
     written into tensors allocated once, for `capacity` positions of `batch_size` sequences
     (at the first call, which tells their number format and device), not copied anew at each
-    token. A prompt can be prefilled once in the first row and shared with the others
-    (`share_first_row`): the samples of a group all continue it.
+    token. Prompts can be prefilled once each and their rows repeated (`repeat_rows`): the
+    samples of a group all continue the same prompt.
+
+    Prompts of different lengths share a batch left-padded to the longest: `padding` (one count
+    per row) says how many padding tokens open each row. The model then numbers each row's
+    positions from its first real token and never attends to the padding.
     """
 
-    def __init__(self, n_layer: int, capacity: int, batch_size: int = 1):
+    def __init__(self, n_layer: int, capacity: int, batch_size: int = 1, padding: torch.Tensor | None = None):
         self.n_layer, self.capacity, self.batch_size = n_layer, capacity, batch_size
+        self.padding = padding
         # (n_layer, batch_size, heads, capacity, head_size) each, once the first keys arrive
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
@@ -108,10 +113,14 @@ class KVCache:
         self.values[layer, :rows, :, self.length:end] = v
         return self.keys[layer, :rows, :, :end], self.values[layer, :rows, :, :end]
 
-    def share_first_row(self) -> None:
-        """Copy the first sequence's keys and values to every row (a prompt prefilled once)."""
-        self.keys[:, 1:, :, :self.length] = self.keys[:, :1, :, :self.length]
-        self.values[:, 1:, :, :self.length] = self.values[:, :1, :, :self.length]
+    def repeat_rows(self, times: int) -> None:
+        """Each of the first batch_size / times rows becomes `times` rows in a row: prompts
+        prefilled once each, then continued by a group of samples each."""
+        prompts = self.batch_size // times
+        for stored in (self.keys, self.values):
+            stored[:, :, :, :self.length] = stored[:, :prompts, :, :self.length].repeat_interleave(times, dim=1)
+        if self.padding is not None:
+            self.padding = self.padding.repeat_interleave(times)
 
 
 def normalization(config: GPTConfig, size: int) -> nn.Module:
@@ -165,12 +174,7 @@ class CausalSelfAttention(nn.Module):
         past = k.size(2) - T     # tokens already in the cache before this call
         # softmax(q k^T / sqrt(d)) v with the future masked out, in one fused kernel
         # (FlashAttention or memory-efficient attention on GPUs)
-        if past == 0:
-            mask, causal = None, True
-        elif T == 1:
-            mask, causal = None, False      # one new token may see everything before it
-        else:
-            mask, causal = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past), False
+        mask, causal = visible_keys(T, past, cache.padding if cache is not None else None, x.device)
         dropout = self.dropout if self.training else 0.0
         if self.fused:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
@@ -178,6 +182,23 @@ class CausalSelfAttention(nn.Module):
             y = textbook_attention(q, k, v, mask if not causal else torch.ones(
                 T, T, dtype=torch.bool, device=x.device).tril(), dropout)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+def visible_keys(T: int, past: int, padding: torch.Tensor | None, device) -> tuple[torch.Tensor | None, bool]:
+    """What each of T queries may attend to, after `past` cached tokens: (mask, is_causal) for
+    attention. A token sees itself and the tokens before it; in left-padded rows, not the padding."""
+    if padding is None:
+        if past == 0:
+            return None, True
+        if T == 1:
+            return None, False      # one new token may see everything before it
+        return torch.ones(T, past + T, dtype=torch.bool, device=device).tril(past), False
+    keys = torch.arange(past + T, device=device)
+    queries = torch.arange(past, past + T, device=device).unsqueeze(1)
+    sees = (keys <= queries) & (keys >= padding.view(-1, 1, 1, 1))     # (rows, 1, T, past + T)
+    # a padding token sees itself: a query that sees nothing would give NaN, which the zero
+    # weights of the others would not cancel (0 * NaN is NaN)
+    return sees | (keys == queries), False
 
 
 def textbook_attention(q, k, v, mask: torch.Tensor | None, dropout: float) -> torch.Tensor:
@@ -266,7 +287,7 @@ class GPT(nn.Module):
         if start + T > self.config.context_length:
             raise ValueError(f"A sequence of {start + T} tokens is longer than the context of "
                              f"{self.config.context_length}.")
-        x, rotary = self.embed(idx, start)
+        x, rotary = self.embed(idx, start, cache.padding if cache is not None else None)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer, rotary)
         if cache is not None:
@@ -278,14 +299,19 @@ class GPT(nn.Module):
             return logits, None
         return logits, masked_cross_entropy(logits, targets, loss_mask)
 
-    def embed(self, idx: torch.Tensor, start: int):
+    def embed(self, idx: torch.Tensor, start: int, padding: torch.Tensor | None = None):
         """The token embeddings of positions start, start + 1, ..., with the learned position
-        embeddings added, or with the rotary angles that attention will apply."""
-        T = idx.size(1)
+        embeddings added, or with the rotary angles that attention will apply. In left-padded
+        rows, each row's positions count from its first real token (the padding gets 0)."""
+        positions = torch.arange(start, start + idx.size(1), device=idx.device)
+        if padding is not None:
+            positions = (positions - padding.unsqueeze(1)).clamp(min=0)       # (B, T)
         if self.config.positions == "learned":
-            positions = torch.arange(start, start + T, device=idx.device)
             return self.drop(self.wte(idx) + self.wpe(positions)), None
-        return self.drop(self.wte(idx)), (self.rotary_cos[start:start + T], self.rotary_sin[start:start + T])
+        cos, sin = self.rotary_cos[positions], self.rotary_sin[positions]
+        if padding is not None:    # (B, T, head_size / 2) -> (B, 1, T, ...): the same for every head
+            cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        return self.drop(self.wte(idx)), (cos, sin)
 
     def num_parameters(self) -> int:
         """Trainable parameters, the tied embedding counted once."""

@@ -38,7 +38,7 @@ from .model import GPT
 from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
-from .sampling import generate_group
+from .sampling import generate_groups
 from .sft import conversation_windows
 from .sft_data import Question, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
@@ -85,17 +85,27 @@ class Group:
     rewards: list[float]
 
 
+def sample_groups(model: GPT, tokenizer: TextTokenizer, questions: list[Question], samples: int,
+                  generator: torch.Generator, temperature: float = SAMPLING_TEMPERATURE) -> list[Group]:
+    """`samples` answers to each question, all sampled as one batch, and scored. An answer cut
+    before its end token gets 0: an answer that never stops is not an answer, and must not be
+    learned as one."""
+    end_id = tokenizer.special_id(END_OF_TURN)
+    prompts = [render_prompt([{"role": "user", "content": question.question}], tokenizer) for question in questions]
+    groups = []
+    for question, prompt, answers in zip(questions, prompts, generate_groups(
+            model, prompts, samples, MAX_ANSWER_TOKENS, temperature, {end_id}, generator)):
+        texts = [tokenizer.decode(answer, skip_special=True).strip() for answer in answers]
+        rewards = [reward(question, text) if answer[-1:] == [end_id] else 0.0
+                   for answer, text in zip(answers, texts)]
+        groups.append(Group(question, prompt, answers, texts, rewards))
+    return groups
+
+
 def sample_group(model: GPT, tokenizer: TextTokenizer, question: Question, samples: int,
                  generator: torch.Generator, temperature: float = SAMPLING_TEMPERATURE) -> Group:
-    """`samples` answers to `question`, scored. An answer cut before its end token gets 0:
-    an answer that never stops is not an answer, and must not be learned as one."""
-    end_id = tokenizer.special_id(END_OF_TURN)
-    prompt = render_prompt([{"role": "user", "content": question.question}], tokenizer)
-    answers = generate_group(model, prompt, samples, MAX_ANSWER_TOKENS, temperature, {end_id}, generator)
-    texts = [tokenizer.decode(answer, skip_special=True).strip() for answer in answers]
-    rewards = [reward(question, text) if answer[-1:] == [end_id] else 0.0
-               for answer, text in zip(answers, texts)]
-    return Group(question, prompt, answers, texts, rewards)
+    """`samples` answers to one question, scored (see `sample_groups`)."""
+    return sample_groups(model, tokenizer, [question], samples, generator, temperature)[0]
 
 
 def alternating(questions: list[Question], seed: int) -> list[Question]:
@@ -120,8 +130,8 @@ class SampledAnswers:
     """Batches for `train.train` made of the model's own answers, weighted by their rewards.
 
     Batch k takes the k-th `questions_per_batch` questions of a cycle through `questions`
-    (documented and made-up in turn), samples `samples` answers to each with a generator seeded
-    by (seed, k), and returns the answers of weight other than 0 as one padded batch: inputs,
+    (documented and made-up in turn), samples `samples` answers to each, all in one batch, with
+    a generator seeded by (seed, k), and returns the answers of weight other than 0 as one padded batch: inputs,
     targets, and the weights where fine-tuning has its loss mask. As with
     `loader.RandomWindows`, batch k is the same whatever the number of processes (process
     `rank` draws batches rank, rank + world_size, ...), and `seek` continues a resumed run.
@@ -159,8 +169,8 @@ class SampledAnswers:
     def next_batch(self) -> Batch:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(self.seed * 1_000_003 + self.next_index)   # a distinct seed per batch
-        groups = [sample_group(self.model, self.tokenizer, question, self.samples, generator)
-                  for question in self.batch_questions(self.next_index)]
+        groups = sample_groups(self.model, self.tokenizer, self.batch_questions(self.next_index),
+                               self.samples, generator)
         self.next_index += self.world_size
         self.groups += groups
         sequences = [(group.prompt, answer, weight) for group in groups

@@ -9,10 +9,11 @@
 
 One engine, `sample_tokens`, does it for everything that generates: the chat and the widget
 (`stream`, one answer as it is written), the evaluation (`generate`) and reinforcement
-(`generate_group`, several answers to one question). It prefills the prompt once, into a KV
-cache allocated once; a group of samples shares that prompt and is sampled as one batch; the
-forward passes run in the device's mixed precision (on GPUs); and the randomness comes from an
-explicit `torch.Generator`, so that sampling never reseeds the process's random numbers.
+(`generate_groups`, several answers to each question of a batch). It prefills each prompt once,
+into a KV cache allocated once; the samples of a prompt share it, and all the prompts of a
+batch, left-padded to one length, are sampled together; the forward passes run in the device's
+mixed precision (on GPUs); and the randomness comes from an explicit `torch.Generator`, so that
+sampling never reseeds the process's random numbers.
 """
 
 from __future__ import annotations
@@ -66,47 +67,59 @@ def seeded_generator(seed: int | None, device: torch.device) -> torch.Generator:
 
 
 @torch.no_grad()
-def sample_tokens(model: GPT, prompt: list[int], count: int, max_new_tokens: int, temperature: float = 1.0,
-                  top_k: int | None = None, top_p: float | None = None, stop_ids=(),
-                  generator: torch.Generator | None = None, use_cache: bool = True) -> Iterator[torch.Tensor]:
-    """The engine: `count` continuations of `prompt` side by side, one step at a time.
+def sample_tokens(model: GPT, prompts: list[list[int]], samples: int, max_new_tokens: int,
+                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  stop_ids=(), generator: torch.Generator | None = None,
+                  use_cache: bool = True) -> Iterator[torch.Tensor]:
+    """The engine: `samples` continuations of each prompt, all side by side, one step at a time.
 
-    Yields the new token of every row, (count,), at each step, until every row has met a stop
-    token, `max_new_tokens` steps have passed, or the context is full (rows that stopped keep
-    being sampled until the others do: callers drop what follows a row's stop token). With the
-    cache, the prompt goes through the model once, and its keys and values are shared by all
-    rows; without it (for comparison), every step re-runs the model over the whole sequence.
+    Yields the new token of every row, (len(prompts) * samples,), at each step: the samples of
+    the first prompt, then those of the second, and so on. It stops when every row has met a
+    stop token, after `max_new_tokens` steps, or when the context is full (rows that stopped
+    keep being sampled until the others do: callers drop what follows a row's stop token).
+
+    With the cache, each prompt goes through the model once and its keys and values are copied
+    to its samples' rows; prompts of different lengths are left-padded to the longest (see
+    `KVCache`). Without it (for comparison, prompts of one length), every step re-runs the model
+    over the whole sequences.
     """
-    check_prompt(model, prompt)
+    for prompt in prompts:
+        check_prompt(model, prompt)
     check_sampling(temperature, top_k, top_p)
     device = next(model.parameters()).device
     precision = precision_for(device)              # bf16 or fp16 on GPUs, fp32 on CPUs
     generator = generator or seeded_generator(None, device)
+    longest = max(len(prompt) for prompt in prompts)
+    padding = [longest - len(prompt) for prompt in prompts]
+    if not use_cache and any(padding):
+        raise ValueError("Prompts of different lengths are batched with padding, which needs the cache.")
+    rows = len(prompts) * samples
+    # the prompts, left-padded to one length (the pad id does not matter: it is never attended to)
+    tokens = torch.tensor([[0] * pad + prompt for pad, prompt in zip(padding, prompts)], device=device)
+    cache = None
+    if use_cache:
+        cache = KVCache(model.config.n_layer, model.config.context_length, rows,
+                        torch.tensor(padding, device=device) if any(padding) else None)
+    else:
+        tokens = tokens.repeat_interleave(samples, dim=0)
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
-    finished = torch.zeros(count, dtype=torch.bool, device=device)
-    tokens = torch.tensor([prompt], device=device).expand(count, -1)
-    cache = KVCache(model.config.n_layer, model.config.context_length, count) if use_cache else None
+    finished = torch.zeros(rows, dtype=torch.bool, device=device)
     was_training = model.training
     model.eval()
     try:
-        for step in range(min(max_new_tokens, model.config.context_length - len(prompt))):
-            if cache is None:
-                model_input = tokens                     # the whole sequence, every time
-            elif step == 0:
-                model_input = tokens[:1]                 # the prompt, once, in the first row
-            else:
-                model_input = tokens                     # only the newest token of each row
+        for step in range(min(max_new_tokens, model.config.context_length - longest)):
+            # with the cache: the prompts, once each, then only the newest token of every row;
+            # without it: the whole sequences, every time
             with autocast(device, precision):
-                logits = model(model_input, cache=cache)[0][:, -1].float()
+                logits = model(tokens, cache=cache)[0][:, -1].float()
             if cache is not None and step == 0:
-                cache.share_first_row()
-                logits = logits.expand(count, -1)
+                cache.repeat_rows(samples)
+                logits = logits.repeat_interleave(samples, dim=0)
             new = choose(logits, temperature, top_k, top_p, generator)
             yield new
             finished |= torch.isin(new, stops)
             if bool(finished.all()):
                 break
-            # the cache needs only the newest tokens; without it, the model reads them all
             tokens = new.unsqueeze(1) if cache is not None else torch.cat([tokens, new.unsqueeze(1)], dim=1)
     finally:   # also when the caller stops early (Ctrl-C in a chat)
         model.train(was_training)
@@ -135,7 +148,7 @@ def stream(model: GPT, prompt: list[int], max_new_tokens: int, temperature: floa
     """The new token ids that follow `prompt`, one at a time, as soon as each is chosen (for a
     chat that shows the answer while it is written); the stop token, if reached, is included."""
     generator = seeded_generator(seed, next(model.parameters()).device)
-    for new in sample_tokens(model, prompt, 1, max_new_tokens, temperature, top_k, top_p, stop_ids,
+    for new in sample_tokens(model, [prompt], 1, max_new_tokens, temperature, top_k, top_p, stop_ids,
                              generator, use_cache):
         yield int(new[0])
 
@@ -147,16 +160,16 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: fl
     return list(stream(model, prompt, max_new_tokens, temperature, top_k, top_p, stop_ids, seed, use_cache))
 
 
-def generate_group(model: GPT, prompt: list[int], count: int, max_new_tokens: int, temperature: float,
-                   stop_ids, generator: torch.Generator) -> list[list[int]]:
-    """`count` continuations of one prompt, sampled as one batch: each ends with its first stop
-    token, or is cut after `max_new_tokens`."""
-    answers: list[list[int]] = [[] for _ in range(count)]
-    finished = [False] * count
-    for new in sample_tokens(model, prompt, count, max_new_tokens, temperature, stop_ids=stop_ids,
+def generate_groups(model: GPT, prompts: list[list[int]], samples: int, max_new_tokens: int,
+                    temperature: float, stop_ids, generator: torch.Generator) -> list[list[list[int]]]:
+    """`samples` continuations of each prompt, all sampled as one batch: answers[prompt][sample],
+    each ending with its first stop token, or cut after `max_new_tokens`."""
+    answers: list[list[int]] = [[] for _ in range(len(prompts) * samples)]
+    finished = [False] * len(answers)
+    for new in sample_tokens(model, prompts, samples, max_new_tokens, temperature, stop_ids=stop_ids,
                              generator=generator):
         for row, token in enumerate(new.tolist()):
             if not finished[row]:
                 answers[row].append(token)
                 finished[row] = token in stop_ids
-    return answers
+    return [answers[first:first + samples] for first in range(0, len(answers), samples)]

@@ -175,3 +175,26 @@ def test_a_prompt_prefilled_in_chunks_gives_the_logits_of_one_pass_in_a_cache_al
     assert cache.keys.data_ptr() == buffer and cache.length == 16, "written in place, not copied"
     with pytest.raises(ValueError, match=r"made for 1 sequence\(s\) of 16 tokens, not 2 of 3"):
         model(idx[:, :3], cache=KVCache(config.n_layer, config.context_length))
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_left_padded_rows_in_the_cache_give_the_logits_of_each_sequence_alone(positions):
+    """Prompts of different lengths in one batch: each row's positions count from its first
+    real token, the padding is never attended to, and its rows repeat for a group of samples."""
+    torch.manual_seed(0)
+    config = modern(positions=positions)
+    model = GPT(config).eval()
+    short, long = torch.randint(0, config.vocab_size, (1, 4)), torch.randint(0, config.vocab_size, (1, 7))
+    padded = torch.cat([torch.cat([torch.zeros(1, 3, dtype=torch.long), short], dim=1), long])
+    cache = KVCache(config.n_layer, config.context_length, batch_size=4, padding=torch.tensor([3, 0]))
+    following = torch.randint(0, config.vocab_size, (4, 1))
+    with torch.no_grad():
+        prefilled = model(padded, cache=cache)[0]
+        cache.repeat_rows(2)
+        next_logits = model(following, cache=cache)[0]
+        for row, alone in enumerate([short, long]):
+            assert torch.allclose(prefilled[row, -alone.size(1):], model(alone)[0][0], atol=1e-5)
+            for sample in range(2):
+                continued = torch.cat([alone, following[2 * row + sample:2 * row + sample + 1]], dim=1)
+                assert torch.allclose(next_logits[2 * row + sample, -1], model(continued)[0][0, -1], atol=1e-5)
+    assert cache.padding.tolist() == [3, 3, 0, 0]

@@ -6,7 +6,7 @@ import torch
 from python_files.model import GPT, GPTConfig
 from python_files.qa_eval import (format_table, says_it_does_not_know, score, summary_table, token_f1,
                                   wilson_interval)
-from python_files.sampling import generate, generate_group, next_token_distribution
+from python_files.sampling import generate, generate_groups, next_token_distribution, sample_tokens
 from python_files.sft_data import Question
 
 
@@ -102,13 +102,26 @@ def test_table_prints_each_rate_with_its_interval():
 def test_a_group_is_sampled_as_one_batch_from_a_prompt_prefilled_once(model):
     greedy = generate(model, [1, 2, 3], 12, temperature=0.0)
     stop = greedy[5]
-    group = generate_group(model, [1, 2, 3], 4, 12, 0.0, {stop}, torch.Generator().manual_seed(0))
+    [group] = generate_groups(model, [[1, 2, 3]], 4, 12, 0.0, {stop}, torch.Generator().manual_seed(0))
     assert group == [greedy[:greedy.index(stop) + 1]] * 4, "greedy rows are the single greedy answer"
-    sampled = [generate_group(model, [1, 2, 3], 6, 12, 1.0, {stop}, torch.Generator().manual_seed(5))
+    sampled = [generate_groups(model, [[1, 2, 3]], 6, 12, 1.0, {stop}, torch.Generator().manual_seed(5))[0]
                for _ in range(2)]
     assert sampled[0] == sampled[1], "the same generator seed, the same answers"
     assert len({tuple(answer) for answer in sampled[0]}) > 1, "the rows are sampled apart"
     assert all(stop not in answer[:-1] for answer in sampled[0]), "each row ends at its first stop"
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_prompts_of_different_lengths_batched_with_padding_answer_as_each_alone(positions):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=2, n_embd=32, positions=positions))
+    prompts = [[7, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9], [4, 4, 8, 1, 30]]
+    groups = generate_groups(model, prompts, 2, 20, 0.0, (), torch.Generator().manual_seed(0))
+    alone = [generate(model, prompt, 20, temperature=0.0) for prompt in prompts]
+    assert groups == [[answer, answer] for answer in alone]
+    assert len({tuple(answer) for answer in alone}) == 3, "three different answers, in the prompts' order"
+    with pytest.raises(ValueError, match="needs the cache"):
+        next(sample_tokens(model, prompts, 1, 5, use_cache=False))
 
 
 def test_sampling_never_reseeds_the_process(model):
