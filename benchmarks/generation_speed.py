@@ -44,15 +44,6 @@ def sampled_tokens_per_second(model: GPT, prompts: list[list[int]], group: int, 
     return sum(len(answer) for answer in answers) / (time.perf_counter() - start)
 
 
-def one_at_a_time_tokens_per_second(model: GPT, prompt: list[int], group: int) -> float:
-    """The same as a group of `group` answers to one prompt, each answer sampled alone."""
-    start = time.perf_counter()
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)
-    tokens = sum(len(generate_groups(model, [prompt], 1, MAX_ANSWER_TOKENS, 1.0, (), generator)[0][0])
-                 for _ in range(group))
-    return tokens / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=list(PROFILES))
@@ -76,7 +67,8 @@ def main() -> None:
     print(f"  without KV cache: {uncached:8.0f} tokens/s")
     print(f"  with KV cache:    {cached:8.0f} tokens/s   ({cached / uncached:.1f}x)")
     question = torch.randint(0, profile.model.vocab_size, (40,)).tolist()
-    one_by_one = one_at_a_time_tokens_per_second(model, question, args.group)
+    # the same answers, each sampled alone: the question asked `group` times, one answer each
+    one_by_one = sampled_tokens_per_second(model, [question] * args.group, 1, batched=False)
     batched = sampled_tokens_per_second(model, [question], args.group, batched=True)
     print(f"{args.group} sampled answers of {MAX_ANSWER_TOKENS} tokens to a 40-token question:")
     print(f"  one at a time:              {one_by_one:8.0f} tokens/s")
