@@ -36,17 +36,21 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
+from .chat import render_conversation
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document
+from .documentation import FACTS_SOURCE, fact_documents, pretraining_conversations, question_documents
 from .errors import CourseError
 from .profiles import DataConfig
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
 BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
 BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
+QUESTIONS_SOURCE = "fine-tuning conversations"
 # Extra reading that never goes to validation: with `python-docs+packages`, validation holds
-# the same Python documentation as with `python-docs`, so the two runs compare on one figure.
-TRAIN_ONLY_SOURCES = {PACKAGE_DOCS}
+# the same Python documentation as with `python-docs`, so the two runs compare on one figure;
+# the facts written again and the conversations are what validation would measure otherwise.
+TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, FACTS_SOURCE, QUESTIONS_SOURCE}
 
 
 def pretraining_documents(data: DataConfig, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
@@ -57,11 +61,30 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts) -> tuple[Itera
     `python-docs+packages` holds it already, and the copies weigh it against the packages'
     (with `python-docs` they are just more passes)."""
     documents = stream_corpus(data.corpus, data.corpus_max_bytes, cache_folder=artifacts.corpus_cache(data.corpus))
+    if data.fact_forms:
+        documents = itertools.chain(documents, augmented_facts(data))
     if not data.docs_copies:
         return documents, {}
     if data.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
         documents = itertools.chain(python_docs(), documents)
     return documents, {PYTHON_DOCS: data.docs_copies}
+
+
+def augmented_facts(data: DataConfig) -> list[Document]:
+    """The facts of the documented objects in `data.fact_forms` other forms, except those of
+    objects whose document goes to validation: validation measures text the model never read."""
+    documents = question_documents(data)
+    held_out = {document.name for document in documents
+                if is_validation(text_hash(clean_text(document.text)), data.val_fraction)}
+    return fact_documents(documents, data.fact_forms, exclude=held_out)
+
+
+def mixed_conversations(data: DataConfig) -> list[list[dict]]:
+    """The fine-tuning conversations pretraining reads (`data.mixed_questions` of the training
+    split's), as lists of messages."""
+    if not data.mixed_questions:
+        return []
+    return [c.messages for c in pretraining_conversations(question_documents(data), data.mixed_questions)]
 
 
 # --- cleaning and hashing --------------------------------------------------------------------
@@ -248,6 +271,11 @@ class DocumentRouter:
                 self.sources[batch.sources[index]] += 1
                 self.route(hash_, ids, batch.text_bytes[index], batch.sources[index])
 
+    def add_conversation(self, ids: np.ndarray, text_bytes: int) -> None:
+        """A fine-tuning conversation (mixed training): to training, as it is."""
+        self.sources[QUESTIONS_SOURCE] += 1
+        self.write_train(ids, text_bytes, QUESTIONS_SOURCE)
+
     def route(self, hash_: int, ids: np.ndarray, text_bytes: int, source: str) -> None:
         if source in TRAIN_ONLY_SOURCES:
             self.write_train(ids, text_bytes, source)
@@ -302,12 +330,15 @@ class PretrainData:
 def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer,
                              artifacts: Artifacts, corpus: str, expected_vocab_size: int,
                              val_fraction: float, workers: int | None = None,
-                             train_copies: dict[str, int] | None = None) -> PretrainData:
+                             train_copies: dict[str, int] | None = None,
+                             conversations: list[list[dict]] = ()) -> PretrainData:
     """Clean, split, tokenize and write the token files and meta.json of stage 02.
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
     `train_copies` names sources whose training documents are written several times (the
     Python documentation mixed into a hub corpus: see DataConfig.docs_copies).
+    `conversations` (lists of messages) are written to training in the chat format, special
+    tokens and all (mixed training: see DataConfig.mixed_questions).
     """
     if any(copies < 1 for copies in (train_copies or {}).values()):
         raise CourseError(f"train_copies={train_copies} asks for fewer than one copy: use 1 or more.")
@@ -318,12 +349,13 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
     with exclusive(artifacts.pretrain_dir, artifacts.show(artifacts.pretrain_dir)):
         remove_stale_temporaries(artifacts.pretrain_dir)   # left by a run that was killed
         return write_pretraining_data(documents, tokenizer, artifacts, corpus, val_fraction,
-                                      dtype, workers, train_copies or {})
+                                      dtype, workers, train_copies or {}, conversations)
 
 
 def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer, artifacts: Artifacts,
                            corpus: str, val_fraction: float, dtype: np.dtype,
-                           workers: int | None, train_copies: dict[str, int]) -> PretrainData:
+                           workers: int | None, train_copies: dict[str, int],
+                           conversations: list[list[dict]] = ()) -> PretrainData:
     from tqdm.auto import tqdm
 
     with new_token_files(artifacts) as writers, \
@@ -332,6 +364,11 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
         for batch in encoded_batches(documents, tokenizer, dtype, workers or os.cpu_count() or 1):
             router.add(batch)
             progress.update(len(batch.ids))
+        end_of_text = tokenizer.special_id(END_OF_TEXT)
+        for messages in conversations:
+            ids = render_conversation(messages, tokenizer).ids + [end_of_text]
+            router.add_conversation(np.array(ids, dtype=dtype), sum(len(m["content"].encode("utf-8")) for m in messages))
+            progress.update(len(ids))
         router.finish()
 
     meta = {"dtype": dtype.name, "vocab_size": tokenizer.vocab_size,

@@ -56,6 +56,12 @@ class DataConfig:
     # python-docs+packages holds it already, and the copies weigh it against the packages'.
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = 0
+    # Knowledge augmentation: besides its document, each documented object's facts are written
+    # again in this many forms (0 to 5; see documentation.fact_documents). 0: none.
+    fact_forms: int = 0
+    # Mixed training: this share (0 to 1) of the fine-tuning conversations of the training split
+    # is read in pretraining too, in the chat format (see documentation.pretraining_conversations).
+    mixed_questions: float = 0.0
     sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
     tokenize_workers: int | None = None           # processes for tokenizing (None: all cores)
 

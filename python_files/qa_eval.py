@@ -1,14 +1,21 @@
-"""Scoring answers to the held-out questions of stage 05.
+"""Scoring answers to the held-out questions of stage 05: the judge.
 
-- **token F1** between an answer and the reference (the docstring's first sentence): the
-  harmonic mean of precision (share of the answer's tokens that are in the reference) and
-  recall (share of the reference's tokens that are in the answer). Tokens are words and runs
-  of symbols, so "Same as a + b." and "Same as a ^= b." differ: in code, the operator is the
-  meaning. 1 is a token-for-token match, 0 shares nothing. Crude — it ignores meaning and
-  word order — but simple and transparent.
-- an answer about a **known** object is counted correct when its F1 is at least 0.5;
-- an answer about a **made-up** object is counted correct when it says "I don't know" and
-  names the object asked about (an "I don't know" about some other name is not an answer).
+- An answer about a **documented** object is compared with the reference (the first sentence of
+  its docstring) by **content-word F1**: the harmonic mean of precision (share of the answer's
+  content words that are in the reference) and recall (share of the reference's that are in the
+  answer). Content words are the words and symbols left when stop words ("the", "of", "a", ...)
+  and punctuation are dropped, so "Return the sum." and "Return sum" match; symbols stay, so
+  "Same as a + b." and "Same as a ^= b." differ: in code, the operator is the meaning. A few
+  phrasings the documentation uses for one thing are read as one ("Test whether" and "Return
+  true if"). Names and numbers must match exactly: an answer about 'utf-32-le' or RFC 2555 is
+  wrong for 'utf-16-le' or RFC 2231 however many words it shares (its F1 is 0).
+- It is counted **correct** when its F1 is at least `CORRECT_F1`. That bar, and the judge
+  itself, were chosen by their agreement with answers labelled by hand
+  (benchmarks/judge_labels, measured by `python -m benchmarks.judge_agreement`).
+- An answer about a **made-up** object is correct only when it is the whole sentence fine-tuning
+  taught, naming the object asked about: "I don't know json.fly: it is not in the Python
+  documentation I learned from." An "I don't know" about another name, or a broken one ("... I
+  learn from."), is wrong: reinforcement must not learn to break it.
 
 Every rate comes with its 95% confidence interval (Wilson's): with a few hundred questions,
 a difference of a few points between two models can be chance.
@@ -21,10 +28,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .chat import reply
-from .sft_data import Question
+from .chat import render_prompt
+from .documentation import UNKNOWN_ANSWER, Question
+from .pretrain_data import clean_text
+from .sampling import generate_groups, seeded_generator
+from .tokenizer import END_OF_TEXT, END_OF_TURN, TextTokenizer
 
-CORRECT_F1 = 0.5
+CORRECT_F1 = 0.8
+STOP_WORDS = frozenset("a an the of to in on for and or is are be by with as at from that this it its "
+                       "if which into than then when whether".split())
+PUNCTUATION = frozenset(".,;:!?'\"`()[]{}-")
+# phrasings the docstrings use for one meaning, read as one word
+SAME_MEANING = {"test whether": "predicate", "check whether": "predicate", "return whether": "predicate",
+                "return true if": "predicate", "returns true if": "predicate", "returns": "return"}
 
 
 def tokens(text: str) -> list[str]:
@@ -32,8 +48,22 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"\w+|[^\w\s]+", text.lower())
 
 
-def token_f1(answer: str, reference: str) -> float:
-    answer_tokens, reference_tokens = tokens(answer), tokens(reference)
+def content_words(text: str) -> list[str]:
+    """The tokens that carry the meaning: "Returns true if the path is a file." -> predicate path file."""
+    text = text.lower()
+    for phrase, meaning in SAME_MEANING.items():
+        text = re.sub(rf"\b{phrase}\b", meaning, text)
+    return [token for token in tokens(text) if token not in STOP_WORDS and token not in PUNCTUATION]
+
+
+def names_and_numbers(text: str) -> set[str]:
+    """What must match exactly: tokens with a digit (iso8859_1, 2231, x1) and quoted words ('ERROR')."""
+    quoted = re.findall(r"'([^']+)'|\"([^\"]+)\"", text)
+    return {token for token in tokens(text) if any(c.isdigit() for c in token)} | \
+        {(single or double).lower() for single, double in quoted}
+
+
+def f1(answer_tokens: list[str], reference_tokens: list[str]) -> float:
     common = sum((Counter(answer_tokens) & Counter(reference_tokens)).values())
     if common == 0:
         return 0.0
@@ -41,8 +71,26 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def token_f1(answer: str, reference: str) -> float:
+    """F1 over all tokens, stop words and punctuation included: the judge before content words."""
+    return f1(tokens(answer), tokens(reference))
+
+
+def content_f1(answer: str, reference: str) -> float:
+    """The judge's score of an answer about a documented object: 0 when a name or number differs."""
+    if names_and_numbers(answer) != names_and_numbers(reference):
+        return 0.0
+    return f1(content_words(answer), content_words(reference))
+
+
 def admits_not_knowing(answer: str) -> bool:
     return "don't know" in answer.lower() or "do not know" in answer.lower()
+
+
+def is_whole_unknown_answer(answer: str, name: str) -> bool:
+    """True when `answer` is the sentence fine-tuning taught for the made-up `name`, whole
+    (spacing and case aside)."""
+    return " ".join(answer.lower().split()) == " ".join(UNKNOWN_ANSWER.format(name=name).lower().split())
 
 
 def says_it_does_not_know(answer: str, name: str) -> bool:
@@ -70,14 +118,60 @@ class Scored:
 
 
 def score(question: Question, answer: str) -> Scored:
-    f1 = token_f1(answer, question.answer)
-    correct = f1 >= CORRECT_F1 if question.known else says_it_does_not_know(answer, question.name)
-    return Scored(question, answer, f1, correct)
+    if question.known:
+        score_ = content_f1(answer, question.answer)
+        return Scored(question, answer, score_, score_ >= CORRECT_F1 and not admits_not_knowing(answer))
+    return Scored(question, answer, token_f1(answer, question.answer), is_whole_unknown_answer(answer, question.name))
 
 
-def answer_all(model, tokenizer, questions: list[Question], max_new_tokens: int = 60) -> list[Scored]:
-    return [score(q, reply(model, tokenizer, [{"role": "user", "content": q.question}], max_new_tokens))
-            for q in questions]
+def answer_all(model, tokenizer: TextTokenizer, questions: list[Question], max_new_tokens: int = 60,
+               batch_size: int = 32) -> list[Scored]:
+    """Each question asked alone in a chat and answered greedily, `batch_size` questions side by
+    side (left-padded: each answer is the one it would be alone), and scored."""
+    end_of_turn = tokenizer.special_id(END_OF_TURN)
+    prompts = [render_prompt([{"role": "user", "content": q.question}], tokenizer) for q in questions]
+    answers = greedy_continuations(model, prompts, max_new_tokens, {end_of_turn}, batch_size)
+    return [score(q, tokenizer.decode(answer, skip_special=True).strip()) for q, answer in zip(questions, answers)]
+
+
+def greedy_continuations(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
+                         batch_size: int) -> list[list[int]]:
+    generator = seeded_generator(0, next(model.parameters()).device)   # unused at temperature 0
+    continuations = []
+    for first in range(0, len(prompts), batch_size):
+        groups = generate_groups(model, prompts[first:first + batch_size], 1, max_new_tokens, 0.0,
+                                 stop_ids, generator)
+        continuations += [group[0] for group in groups]
+    return continuations
+
+
+# --- storage: does the base model continue an object's document with its docstring? ------------
+
+def document_start(document_text: str) -> str:
+    """What the model is given of a pretraining document: its heading line and the blank line
+    after it (``json.dumps(obj, *, skipkeys=False, ...)`` then an empty line)."""
+    heading, _, _ = document_text.partition("\n\n")
+    return heading + "\n\n"
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of the first paragraph of `text`, as the reference is cut from a docstring."""
+    paragraph = " ".join(text.strip().split("\n\n")[0].split())
+    return re.split(r"(?<=[.!?])\s", paragraph)[0]
+
+
+def stored(model, tokenizer: TextTokenizer, questions: list[Question], documents: dict[str, str],
+           max_new_tokens: int = 60, batch_size: int = 32) -> list[Scored]:
+    """For each documented object of `questions`, the base model (after pretraining) is given
+    the start of its pretraining document, after an end of text as in the token files, and
+    continues greedily; the first sentence it writes is scored against the reference. A right
+    continuation shows the docstring is stored in the weights, whether or not a question can
+    take it out. `documents`: the object's name -> its document's text."""
+    objects = list({q.name: q for q in questions if q.known}.values())   # one per object
+    end_of_text = tokenizer.special_id(END_OF_TEXT)
+    prompts = [[end_of_text] + tokenizer.encode(document_start(clean_text(documents[q.name]))) for q in objects]
+    continuations = greedy_continuations(model, prompts, max_new_tokens, {end_of_text}, batch_size)
+    return [score(q, first_sentence(tokenizer.decode(ids, skip_special=True))) for q, ids in zip(objects, continuations)]
 
 
 def summary_table(scored: list[Scored]) -> dict[str, dict]:

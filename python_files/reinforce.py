@@ -40,7 +40,8 @@ from .profiles import Profile, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sampling import generate_groups
 from .sft import conversation_windows
-from .sft_data import Question, read_questions, read_sft_meta
+from .documentation import Question
+from .sft_data import read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
 from .train import TrainResult, run_from_terminal, train
 
@@ -51,7 +52,8 @@ SAMPLING_TEMPERATURE = 1.0  # the model's own distribution: what policy gradient
 
 def reward(question: Question, answer: str) -> float:
     """How good `answer` is, from 0 to 1, checked against the reference as notebook 07 checks
-    it: the token F1 for a documented object, 1 or 0 for a made-up one.
+    it: the judge's content-word F1 for a documented object, 1 or 0 for a made-up one (1 only for
+    the whole sentence fine-tuning taught, so that a broken one is never learned).
 
     "I don't know" about a documented object gets 0, not its F1: "I don't know re.compile."
     shares "re.compile" with many references and would score above a wrong guess, and

@@ -23,8 +23,8 @@ from python_files.pretrain_data import open_tokens, read_pretrain_meta
 from python_files.profiles import PROFILES
 from python_files.run_notebooks import run_notebook
 from python_files.sampling import generate
-from python_files.sft_data import (all_conversations, docs_questions, open_sft_split, prepare_sft_data,
-                                   read_sft_meta)
+from python_files.documentation import docs_questions
+from python_files.sft_data import all_conversations, open_sft_split, prepare_sft_data, read_sft_meta
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 from test_sft_data import DOCS
 from tiny_course import TEXTS, tiny_artifacts

@@ -16,7 +16,8 @@ from python_files.pretrain import pretrain
 from python_files.profiles import PROFILES, with_settings
 from python_files.sampling import generate
 from python_files.sft import finetune
-from python_files.sft_data import all_conversations, docs_questions, prepare_sft_data
+from python_files.documentation import docs_questions
+from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import END_OF_TEXT, SPECIAL_TOKENS
 from test_sft_data import DOCS
 

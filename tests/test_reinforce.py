@@ -15,7 +15,8 @@ from python_files.model import GPT, GPTConfig, masked_cross_entropy
 from python_files.pretrain_data import open_tokens
 from python_files.profiles import PROFILES, with_settings
 from python_files.reinforce import SampledAnswers, answer_weights, reinforce, reward, weighted_batch
-from python_files.sft_data import UNKNOWN_ANSWER, Question, all_conversations, docs_questions, prepare_sft_data
+from python_files.documentation import UNKNOWN_ANSWER, Question, docs_questions
+from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import TextTokenizer
 from python_files.train import TrainConfig, train
 from test_bad_input import DOCS
@@ -30,7 +31,9 @@ def test_the_reward_checks_an_answer_against_its_reference():
     assert reward(KNOWN, "Serialize obj to a JSON formatted str.") == 1.0
     assert 0 < reward(KNOWN, "Serialize obj to a file.") < 1
     assert reward(KNOWN, "I don't know json.dumps.") == 0.0, "giving up on a real object earns nothing"
-    assert reward(MADE_UP, "I don't know json.flatten_tree: it is not in the documentation.") == 1.0
+    assert reward(MADE_UP, UNKNOWN_ANSWER.format(name="json.flatten_tree")) == 1.0
+    assert reward(MADE_UP, "I don't know json.flatten_tree: it is not in the Python documentation I learn from.") == 0.0, \
+        "a broken sentence is not learned"
     assert reward(MADE_UP, "I don't know json.dumps.") == 0.0, "an I-don't-know about another name"
     assert reward(MADE_UP, "Flatten a tree of JSON objects.") == 0.0
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from python_files.model import GPT, GPTConfig
-from python_files.qa_eval import (format_table, says_it_does_not_know, score, summary_table, token_f1,
-                                  wilson_interval)
+from python_files.documentation import UNKNOWN_ANSWER, Question
+from python_files.qa_eval import (content_f1, content_words, format_table, names_and_numbers, says_it_does_not_know,
+                                  score, summary_table, token_f1, wilson_interval)
 from python_files.sampling import generate, generate_groups, next_token_distribution, sample_tokens
-from python_files.sft_data import Question
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +65,33 @@ def test_token_f1_counts_operators_and_symbols():
     assert token_f1("Return x // y", "Return x / y") == 0.75   # 3 of 4 tokens shared: // is one token
 
 
+def test_content_words_drop_stop_words_and_punctuation_and_read_one_meaning_as_one():
+    assert content_words("Return the sum of a and b.") == ["return", "sum", "b"]
+    assert content_words("Returns true if the path is a file.") == content_words("Test whether a path is a file")
+    assert content_words("Same as a ^= b.") == ["same", "^=", "b"]     # symbols are kept
+
+
+def test_content_f1_needs_names_and_numbers_to_match():
+    assert names_and_numbers("Python 'utf-16-le' Codec") == {"16", "utf-16-le"}
+    assert content_f1("Encode string according to RFC 2231.", "Encode a string according to RFC 2231") == 1.0
+    assert content_f1("Encode string according to RFC 2555.", "Encode a string according to RFC 2231") == 0.0
+    assert content_f1("Log a message with severity 'ERROR'.", "Log a message with severity 'CRITICAL'.") == 0.0
+    assert 0.0 < content_f1("Return the loader for the module.", "Return the spec for the module.") < 1.0
+
+
 def test_scoring_known_and_made_up_objects():
     known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
-    made_up = Question("json.fly", "What does json.fly do?", "I don't know json.fly.", False)
-    assert score(known, "Serialize obj to a JSON str.").correct
+    made_up = Question("json.fly", "What does json.fly do?", UNKNOWN_ANSWER.format(name="json.fly"), False)
+    assert score(known, "Serialize obj to a JSON formatted string.").correct
     assert not score(known, "It flies.").correct
-    assert score(made_up, "I don't know json.fly: it is not documented.").correct
+    assert not score(known, "I don't know json.dumps: serialize obj to a JSON formatted str.").correct
+    assert score(made_up, "I don't know json.fly: it is not in the Python documentation I learned from.").correct
     assert says_it_does_not_know("I do not know json.fly.", "json.fly")
-    assert not score(made_up, "I don't know that one.").correct            # names no object
-    assert not score(made_up, "I don't know json.flying.").correct         # names another one
-    assert not score(made_up, "I don't know myjson.fly.").correct
-    assert not score(made_up, "I don't know json.fly.x.").correct
+    assert not score(made_up, "I don't know json.fly: it is not in the Python documentation I learn from.").correct
+    assert not score(made_up, "I don't know json.fly: it is not in the Python").correct   # cut off
+    assert not score(made_up, "I don't know json.flying: it is not in the Python documentation I learned from.").correct
     assert not score(made_up, "json.fly serializes objects.").correct
-    table = summary_table([score(known, "Serialize obj to a JSON str."), score(made_up, "It flies.")])
+    table = summary_table([score(known, "Serialize obj to a JSON formatted str."), score(made_up, "It flies.")])
     assert table["documented objects"]["correct"] == 1.0 and table["made-up objects"]["correct"] == 0.0
 
 
@@ -94,7 +108,7 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_more_questions():
 
 def test_table_prints_each_rate_with_its_interval():
     known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
-    table = summary_table([score(known, "Serialize obj to a JSON str."), score(known, "No.")])
+    table = summary_table([score(known, "Serialize obj to a JSON formatted str."), score(known, "No.")])
     assert table["documented objects"]["correct"] == 0.5
     assert "50% (9-91%)" in format_table(table)
 

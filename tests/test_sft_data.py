@@ -11,10 +11,11 @@ from python_files.corpus import PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
-from python_files.sft_data import (COURSE_CONVERSATIONS, SMALL_TALK_COPIES, Conversation, all_conversations,
-                                   docs_questions, docstring_sentences, docstring_summary, follow_up,
-                                   left_out, made_up_names, mixture_plan, one_edit, open_sft_split,
-                                   own_conversations, prepare_sft_data, read_questions, read_sft_meta)
+from python_files.documentation import (COURSE_CONVERSATIONS, SMALL_TALK_COPIES, Conversation, docs_questions,
+                                        docstring_sentences, docstring_summary, follow_up, made_up_names,
+                                        one_edit, own_conversations)
+from python_files.sft_data import (all_conversations, left_out, mixture_plan, open_sft_split, prepare_sft_data,
+                                   read_questions, read_sft_meta)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
 
