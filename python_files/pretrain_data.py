@@ -74,8 +74,7 @@ def augmented_facts(data: DataConfig) -> list[Document]:
     """The facts of the documented objects in `data.fact_forms` other forms, except those of
     objects whose document goes to validation: validation measures text the model never read."""
     documents = question_documents(data)
-    held_out = {document.name for document in documents
-                if is_validation(text_hash(clean_text(document.text)), data.val_fraction)}
+    held_out = {document.name for document in documents if goes_to_validation(document, data.val_fraction)}
     return fact_documents(documents, data.fact_forms, exclude=held_out)
 
 
@@ -111,6 +110,11 @@ def is_validation(hash_: int, val_fraction: float) -> bool:
     holds: a bigger budget adds documents to both splits but never moves one across.
     """
     return hash_ < val_fraction * 2**64
+
+
+def goes_to_validation(document: Document, val_fraction: float) -> bool:
+    """Whether stage 02 writes `document` to validation (pretraining never reads it)."""
+    return is_validation(text_hash(clean_text(document.text)), val_fraction)
 
 
 # --- the workers: clean, hash, tokenize ------------------------------------------------------
