@@ -97,9 +97,21 @@ def run_row(profile: Profile, artifacts: Artifacts, device) -> dict:
     return figures
 
 
+HEADER = f"{'row':<13} {'stored':<13} {'after 06':<13} {'after 06b':<13} {'made-up 06':<13} {'made-up 06b':<13} minutes"
+
+
 def rate(figures: dict, stage: str, kind: str) -> str:
     row = figures[stage].get(kind)
     return format_rate(row["correct"], row["correct_95"]) if row else "-"
+
+
+def row_line(name: str, figures: dict) -> str:
+    """A row's rates with their 95% intervals: documented objects stored and extracted, made-up
+    names answered "I don't know"."""
+    documented, made_up = "documented objects", "made-up objects"
+    return (f"{name:<13} {rate(figures, 'stored', documented):<13} {rate(figures, 'after 06', documented):<13} "
+            f"{rate(figures, 'after 06b', documented):<13} {rate(figures, 'after 06', made_up):<13} "
+            f"{rate(figures, 'after 06b', made_up):<13} {figures['minutes']:.0f}")
 
 
 def main() -> None:
@@ -113,7 +125,7 @@ def main() -> None:
     plan = rows(args.fact_forms, args.mixed_questions)
     print(f"{describe_machine()}\n{profile.summary()}\n")
     table = {"machine": describe_machine(), "profile": profile.summary(), "rows": {}}
-    print(f"{'row':<13} {'stored':<13} {'after 06':<13} {'after 06b':<13} {'made-up 06':<13} {'made-up 06b':<13} minutes")
+    print(HEADER)
     for name in args.rows:
         artifacts = row_artifacts(profile, name)
         results = artifacts.root / "results.json"
@@ -123,12 +135,9 @@ def main() -> None:
             figures = {"settings": plan[name], **run_row(with_settings(profile, plan[name]), artifacts, device)}
             atomic_write_text(results, json.dumps(figures, indent=1))
         table["rows"][name] = figures
-        documented, made_up = "documented objects", "made-up objects"
-        print(f"{name:<13} {rate(figures, 'stored', documented):<13} {rate(figures, 'after 06', documented):<13} "
-              f"{rate(figures, 'after 06b', documented):<13} {rate(figures, 'after 06', made_up):<13} "
-              f"{rate(figures, 'after 06b', made_up):<13} {figures['minutes']:.0f}", flush=True)
-    if args.save:
-        atomic_write_text(args.save, json.dumps(table, indent=1))
+        print(row_line(name, figures), flush=True)
+        if args.save:   # after every row: the rows finished so far
+            atomic_write_text(args.save, json.dumps(table, indent=1))
 
 
 if __name__ == "__main__":
