@@ -7,8 +7,9 @@
   and punctuation are dropped, so "Return the sum." and "Return sum" match; symbols stay, so
   "Same as a + b." and "Same as a ^= b." differ: in code, the operator is the meaning. A few
   phrasings the documentation uses for one thing are read as one ("Test whether" and "Return
-  true if"). Names and numbers must match exactly: an answer about 'utf-32-le' or RFC 2555 is
-  wrong for 'utf-16-le' or RFC 2231 however many words it shares (its F1 is 0).
+  true if"). Numbers and quoted names must match exactly: an answer about 'utf-32-le' or RFC
+  2555 is wrong for 'utf-16-le' or RFC 2231 however many words it shares (its F1 is 0). Other
+  names (ValueError for KeyError) are words like the others.
 - It is counted **correct** when its F1 is at least `CORRECT_F1`. That bar, and the judge
   itself, were chosen by their agreement with answers labelled by hand
   (benchmarks/judge_labels, measured by `python -m benchmarks.judge_agreement`).
@@ -57,8 +58,9 @@ def content_words(text: str) -> list[str]:
 
 
 def names_and_numbers(text: str) -> set[str]:
-    """What must match exactly: tokens with a digit (iso8859_1, 2231, x1) and quoted words ('ERROR')."""
-    quoted = re.findall(r"'([^']+)'|\"([^\"]+)\"", text)
+    """What must match exactly: tokens with a digit (iso8859_1, 2231, x1) and quoted words ('ERROR');
+    an apostrophe inside a word ("the file's size") opens no quote."""
+    quoted = re.findall(r"(?<!\w)'([^']+)'(?!\w)|(?<!\w)\"([^\"]+)\"(?!\w)", text)
     return {token for token in tokens(text) if any(c.isdigit() for c in token)} | \
         {(single or double).lower() for single, double in quoted}
 
