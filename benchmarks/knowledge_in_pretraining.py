@@ -97,7 +97,7 @@ def run_row(profile: Profile, artifacts: Artifacts, device) -> dict:
     return figures
 
 
-HEADER = f"{'row':<13} {'stored':<13} {'after 06':<13} {'after 06b':<13} {'made-up 06':<13} {'made-up 06b':<13} minutes"
+HEADER = f"{'row':<13} {'stored':<13} {'after 06':<13} {'after 06b':<13} {'made-up 06':<13} {'made-up 06b':<13}"
 
 
 def rate(figures: dict, stage: str, kind: str) -> str:
@@ -111,7 +111,7 @@ def row_line(name: str, figures: dict) -> str:
     documented, made_up = "documented objects", "made-up objects"
     return (f"{name:<13} {rate(figures, 'stored', documented):<13} {rate(figures, 'after 06', documented):<13} "
             f"{rate(figures, 'after 06b', documented):<13} {rate(figures, 'after 06', made_up):<13} "
-            f"{rate(figures, 'after 06b', made_up):<13} {figures['minutes']:.0f}")
+            f"{rate(figures, 'after 06b', made_up):<13}")
 
 
 def main() -> None:
@@ -135,7 +135,8 @@ def main() -> None:
             figures = {"settings": plan[name], **run_row(with_settings(profile, plan[name]), artifacts, device)}
             atomic_write_text(results, json.dumps(figures, indent=1))
         table["rows"][name] = figures
-        print(row_line(name, figures), flush=True)
+        # minutes of this row's run (a row resumed from checkpoints shows only what was left to do)
+        print(f"{row_line(name, figures)} {figures['minutes']:.0f} min", flush=True)
         if args.save:   # after every row: the rows finished so far
             atomic_write_text(args.save, json.dumps(table, indent=1))
 
