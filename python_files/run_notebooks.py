@@ -14,6 +14,7 @@ earlier run), and the run stops there.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def run_notebook(path: Path) -> None:
     try:
         execute(notebook, path.parent)
     finally:
+        widgets_as_text(notebook)
         atomic_write_text(path, nbformat.writes(notebook) + "\n")
 
 
@@ -53,6 +55,37 @@ def execute(notebook, folder: Path) -> None:
     client = NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(folder)}})
     client.execute(stderr=subprocess.DEVNULL)   # the kernel's own start-up warnings
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def widgets_as_text(notebook) -> None:
+    """Where widgets do not run (GitHub, a notebook not yet trusted), a saved widget shows its text
+    from when it was created: `0%|` for a progress bar. Give a progress bar its last line instead,
+    and any other widget a sentence."""
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                output["data"]["text/plain"] = (progress_bar_line(view["model_id"], state)
+                                                or "(an interactive widget: run the notebook to use it)")
+
+
+def progress_bar_line(model_id: str, state: dict) -> str | None:
+    """The last line of a notebook progress bar (tqdm: a label, a bar, the counts), as text."""
+    children = state.get(model_id, {}).get("state", {}).get("children", [])
+    parts = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in children]
+    if [part.get("model_name") for part in parts] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    label, counts = (html.unescape(part["state"]["value"]).replace("\u2007", " ") for part in (parts[0], parts[2]))
+    if not label.endswith("%"):
+        return f"{label}{counts}"     # no total known: no bar to draw
+    bar = parts[1]["state"]
+    filled = round(10 * bar["value"] / bar["max"])
+    return f"{label}|{'#' * filled}{' ' * (10 - filled)}|{counts}"
 
 
 def clear_outputs(notebook) -> None:

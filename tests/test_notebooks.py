@@ -1,12 +1,14 @@
 """The committed notebooks: saved from one top-to-bottom run, with nothing machine-specific."""
 
+import copy
 import json
 import re
 
+import nbformat
 import pytest
 
 from python_files.course_address import course_address, owner_and_name
-from python_files.run_notebooks import course_notebooks
+from python_files.run_notebooks import WIDGET_VIEW, course_notebooks, widgets_as_text
 
 NOTEBOOKS = course_notebooks([])
 # absolute paths of a home or temporary folder, on Linux, macOS, Windows or Colab
@@ -45,6 +47,35 @@ def test_outputs_come_from_one_top_to_bottom_run(path):
 def test_outputs_show_no_paths_of_the_machine_they_ran_on(path):
     outputs = json.dumps([cell["outputs"] for cell in code_cells(path)])
     assert not MACHINE_PATH.search(outputs), MACHINE_PATH.search(outputs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_saved_widgets_show_their_last_state_as_text(path):
+    """Where widgets do not run (GitHub), a progress bar shows its last line, not `0%|`."""
+    notebook = nbformat.read(path, as_version=4)
+    as_text = copy.deepcopy(notebook)
+    widgets_as_text(as_text)
+    assert as_text == notebook, "run the notebook with python -m python_files.run_notebooks"
+    texts = [output["data"]["text/plain"] for cell in notebook.cells for output in cell.get("outputs", [])
+             if WIDGET_VIEW in output.get("data", {})]
+    assert not any(re.search(r"\b0%\||Box\(children", text) for text in texts), texts
+
+
+def test_a_finished_progress_bar_is_saved_as_its_last_line():
+    state = {"bar": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
+             "a": {"model_name": "HTMLModel", "state": {"value": "training:\u2007100%"}},
+             "b": {"model_name": "FloatProgressModel", "state": {"value": 800.0, "max": 800.0}},
+             "c": {"model_name": "HTMLModel", "state": {"value": "\u2007800/800\u2007[18:07&lt;00:00]"}},
+             "box": {"model_name": "VBoxModel", "state": {"children": []}}}
+    notebook = nbformat.v4.new_notebook(metadata={"widgets": {
+        "application/vnd.jupyter.widget-state+json": {"state": state}}})
+    notebook.cells = [nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "display_data", data={WIDGET_VIEW: {"model_id": model}, "text/plain": "training:   0%|  | 0/800"})])
+        for model in ("bar", "box")]
+    widgets_as_text(notebook)
+    shown = [cell.outputs[0]["data"]["text/plain"] for cell in notebook.cells]
+    assert shown == ["training: 100%|##########| 800/800 [18:07<00:00]",
+                     "(an interactive widget: run the notebook to use it)"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
