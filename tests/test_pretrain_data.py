@@ -152,7 +152,7 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
-    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3)
+    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, fact_forms=0)
     documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"))
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
     documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"))
