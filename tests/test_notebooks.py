@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from python_files.course_address import course_address, owner_and_name
-from python_files.run_notebooks import WIDGET_VIEW, course_notebooks, widgets_as_text
+from python_files.run_notebooks import WIDGET_STATE, WIDGET_VIEW, course_notebooks, widgets_as_text
 
 NOTEBOOKS = course_notebooks([])
 # absolute paths of a home or temporary folder, on Linux, macOS, Windows or Colab
@@ -67,8 +67,7 @@ def test_a_finished_progress_bar_is_saved_as_its_last_line():
              "b": {"model_name": "FloatProgressModel", "state": {"value": 800.0, "max": 800.0}},
              "c": {"model_name": "HTMLModel", "state": {"value": "\u2007800/800\u2007[18:07&lt;00:00]"}},
              "box": {"model_name": "VBoxModel", "state": {"children": []}}}
-    notebook = nbformat.v4.new_notebook(metadata={"widgets": {
-        "application/vnd.jupyter.widget-state+json": {"state": state}}})
+    notebook = nbformat.v4.new_notebook(metadata={"widgets": {WIDGET_STATE: {"state": state}}})
     notebook.cells = [nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
         "display_data", data={WIDGET_VIEW: {"model_id": model}, "text/plain": "training:   0%|  | 0/800"})])
         for model in ("bar", "box")]
