@@ -39,7 +39,8 @@ def pytest_collection_finish(session):
     if not selected:
         return
     for notebook in course_notebooks([]):
-        if notebook.parent.name < selected[0] and not notebook.stem.endswith("solutions"):
+        # solutions and appendices make nothing a later stage reads
+        if notebook.parent.name < selected[0] and not notebook.stem.endswith("solutions") and "_appendix_" not in notebook.stem:
             print(f"\npreparing the inputs of {selected[0]}: running {notebook.name}")
             try:
                 execute(nbformat.read(notebook, as_version=4), notebook.parent)

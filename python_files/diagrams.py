@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 LEARNED, IGNORED, HIGHLIGHT = "#cfe3c3", "#eeeeee", "#f7d7a8"
@@ -72,26 +73,30 @@ def heads(T: int, C: int, n_head: int) -> None:
     """x (T, C) is projected to queries, keys and values, each (T, C); each is cut along its
     channels into n_head blocks of C / n_head: head h attends with block h of all three."""
     colors = [plt.cm.tab10(h) for h in range(n_head)]
-    _, axis = canvas(10, 3.2, (-0.5, 10.5), (-0.6, 3.6),
+    _, axis = canvas(10, 3.4, (-0.5, 10.5), (-0.9, 3.6),
                      f"queries, keys, values: {C} channels split into {n_head} heads of {C // n_head}")
     axis.add_patch(Rectangle((0, 0.8), 1.2, 2, facecolor="#e8eef7", edgecolor="grey"))
     axis.text(0.6, 1.8, f"x\n({T}, {C})", ha="center", va="center", fontsize=9)
     for row, name in enumerate(("queries", "keys", "values")):
         y = 2.6 - row * 1.05
         axis.add_patch(FancyArrowPatch((1.3, 1.8), (2.3, y), arrowstyle="->", mutation_scale=10))
-        axis.text(1.9, y + 0.12, "W_" + name[0], fontsize=8, ha="center")
         for h in range(n_head):
             axis.add_patch(Rectangle((2.4 + h * 0.5, y - 0.35), 0.5, 0.7, facecolor=colors[h], alpha=0.6,
                                      edgecolor="grey"))
-        axis.text(2.4 + n_head * 0.25, y + 0.5, f"{name} ({T}, {C})", ha="center", fontsize=8)
+        axis.text(2.4 + n_head * 0.25, y + 0.45, f"{name} ({T}, {C})", ha="center", fontsize=8)
+    axis.text(1.75, -0.1, "one linear layer\n(qkv) makes all three", ha="center", va="top", fontsize=7)
     axis.add_patch(FancyArrowPatch((2.6 + n_head * 0.5, 1.6), (5.2, 1.6), arrowstyle="->", mutation_scale=12))
-    axis.text(3.9 + n_head * 0.25, 1.35, "split: view,\ntranspose", ha="center", va="top", fontsize=8)
+    axis.text(3.9 + n_head * 0.25, 1.45, "split: view,\ntranspose", ha="center", va="top", fontsize=8)
+    width = 4.8 / n_head
     for h in range(n_head):
-        x = 5.4 + h * (4.8 / n_head)
-        for row in range(3):
-            axis.add_patch(Rectangle((x, 2.3 - row * 0.8), 0.35, 0.6, facecolor=colors[h], alpha=0.6,
+        x = 5.4 + h * width
+        for part, letter in enumerate("qkv"):
+            axis.add_patch(Rectangle((x + part * 0.3, 1.0), 0.27, 1.2, facecolor=colors[h], alpha=0.6,
                                      edgecolor="grey"))
-        axis.text(x + 0.17, -0.25, f"head {h}\nq k v\n({T}, {C // n_head}) each", ha="center", va="top", fontsize=7)
+            axis.text(x + part * 0.3 + 0.135, 0.85, letter, ha="center", va="top", fontsize=8)
+        axis.text(x + 0.43, 2.35, f"head {h}", ha="center", fontsize=8)
+    axis.text(5.4 + 2.4, -0.35, f"each head: q, k, v of ({T}, {C // n_head}); it attends on its own, then the heads\n"
+              "are put side by side again and one more linear layer (proj) mixes them", ha="center", va="top", fontsize=8)
     plt.show()
 
 
@@ -100,8 +105,8 @@ def causal_mask(words: list[str]) -> None:
     diagonal become -inf, so their weights are 0."""
     T = len(words)
     figure, axis = plt.subplots(figsize=(0.55 * T + 2, 0.5 * T + 1.2))
-    allowed = [[1.0 if key <= query else 0.0 for key in range(T)] for query in range(T)]
-    axis.imshow(allowed, cmap="Greens", vmin=-0.3, vmax=1.4)
+    allowed = [[1 if key <= query else 0 for key in range(T)] for query in range(T)]
+    axis.imshow(allowed, cmap=ListedColormap(["#f2f2f2", "#7bbf7b"]), vmin=0, vmax=1)
     for query in range(T):
         for key in range(T):
             axis.text(key, query, "" if key <= query else "−∞", ha="center", va="center", fontsize=8, color="grey")
@@ -110,7 +115,7 @@ def causal_mask(words: list[str]) -> None:
     axis.set_yticks(range(T), labels, fontsize=8)
     axis.set_xlabel("key: the token looked at")
     axis.set_ylabel("query: the token looking")
-    axis.set_title("the causal mask: green is seen, −∞ is the future", fontsize=10)
+    axis.set_title("the causal mask: green is seen; grey (−∞) is the future", fontsize=10)
     plt.show()
 
 
@@ -136,7 +141,7 @@ def block(layouts: dict[str, tuple[str, str, str]]) -> None:
     plt.show()
 
 
-def rotation(head_size: int, positions: range, pairs: tuple[int, ...] = (0, 3, 12), base: float = 10_000.0) -> None:
+def rotation(head_size: int, positions: range, pairs: tuple[int, ...] = (0, 2, 4), base: float = 10_000.0) -> None:
     """Rotary positions: a query's pair i is a point in a plane, turned by position * theta_i
     (theta_i = base^(-2i / head_size)); the first pairs turn fast, the last ones slowly."""
     figure, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.6))
@@ -156,4 +161,93 @@ def rotation(head_size: int, positions: range, pairs: tuple[int, ...] = (0, 3, 1
         axis.axis("off")
         axis.set_title(f"pair {pair} of {head_size // 2}: {math.degrees(theta):.1f}° per position", fontsize=9)
     figure.suptitle(f"the same vector at positions {positions.start}..{positions.stop - 1}", fontsize=10)
+    plt.show()
+
+
+def packed_window(targets: list[str], counted: list[bool], per_row: int = 16,
+                  title: str = "a fine-tuning window: green targets are in the loss, grey ones are only read") -> None:
+    """The targets of a fine-tuning window, row after row: green where the loss counts them
+    (the assistant's tokens and its end token), grey where it does not."""
+    rows = math.ceil(len(targets) / per_row)
+    _, axis = canvas(0.75 * per_row + 1, 0.62 * rows + 0.9, (-0.2, per_row + 0.2), (-rows + 0.4, 0.8), title)
+    for row in range(rows):
+        part = slice(row * per_row, (row + 1) * per_row)
+        token_row(axis, -row, targets[part], colors=[LEARNED if c else IGNORED for c in counted[part]], fontsize=7)
+    plt.show()
+
+
+def group(question: str, answers: list[str], rewards: list[float], weights: list[float]) -> None:
+    """A reinforcement group: the answers to one question, their rewards, and each answer's
+    weight (its reward minus the group's mean): above the mean pushed up, below pushed down."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 0.42 * len(answers) + 1.3), sharey=True,
+                                         gridspec_kw={"width_ratios": [1, 1]})
+    rows = range(len(answers))
+    left.barh(rows, rewards, color="C0")
+    left.axvline(sum(rewards) / len(rewards), color="grey", linestyle=":", label="the group's mean")
+    left.set_yticks(rows, [a[:40] + ("…" if len(a) > 40 else "") for a in answers], fontsize=8)
+    left.invert_yaxis()
+    left.set_xlim(0, 1.05)
+    left.set_xlabel("reward")
+    left.legend(fontsize=8, loc="lower right")
+    right.barh(rows, weights, color=["C2" if w > 0 else "C3" if w < 0 else "lightgrey" for w in weights])
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_xlim(-1, 1)
+    right.set_xlabel("weight = reward − mean  (green: made likelier, red: less likely)")
+    figure.suptitle(f"one group: {len(answers)} sampled answers to {question!r}", fontsize=10)
+    plt.tight_layout()
+    plt.show()
+
+
+def kept_tokens(probabilities: list[float], labels: list[str], k: int, p: float) -> None:
+    """The likeliest tokens, largest first, and which of them top-k and top-p keep: top-k the
+    first k, top-p the first ones whose probabilities reach p together."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3), sharey=True)
+    total, nucleus = 0.0, 0
+    for probability in probabilities:
+        if total >= p:
+            break
+        total, nucleus = total + probability, nucleus + 1
+    for axis, keep, title in ((axes[0], k, f"top-k, k = {k}: the {k} likeliest"),
+                              (axes[1], nucleus, f"top-p, p = {p}: the likeliest until their sum reaches {p}")):
+        axis.bar(range(len(probabilities)), probabilities,
+                 color=["C0" if i < keep else "lightgrey" for i in range(len(probabilities))])
+        axis.set_xticks(range(len(labels)), [shown_token(label) for label in labels], rotation=90, fontsize=8)
+        axis.set_title(title, fontsize=9)
+    cumulative = [sum(probabilities[:i + 1]) for i in range(len(probabilities))]
+    axes[1].plot(range(len(probabilities)), cumulative, "o-", color="C1", markersize=3, label="sum so far")
+    axes[1].axhline(p, color="C1", linestyle=":")
+    axes[1].legend(fontsize=8)
+    axes[0].set_ylabel("probability")
+    plt.tight_layout()
+    plt.show()
+
+
+def kv_cache(prompt: list[str], answer: list[str]) -> None:
+    """What each generation step runs through the model. Step 1 reads the prompt (the *prefill*)
+    and writes the first answer token; each later step writes one more. Without a cache, every
+    step runs the prompt and the answer so far again; with it, only the newest token, whose query
+    reads the keys and values stored at the earlier steps."""
+    tokens = prompt + answer
+    steps = len(answer)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 0.5 * steps + 1.4))
+    for axis, cached, title in ((axes[0], False, "without a cache: each step runs every token again"),
+                                (axes[1], True, "with a KV cache: the prompt once, then one token a step")):
+        for step in range(steps):
+            seen = len(prompt) + step          # the tokens that go in at this step, or are cached
+            for position in range(seen):
+                new = not cached or step == 0 or position == seen - 1
+                axis.add_patch(Rectangle((position, -step - 0.4), 0.94, 0.8, edgecolor="grey",
+                                         facecolor=HIGHLIGHT if new else "#e8eef7"))
+                axis.text(position + 0.47, -step, shown_token(tokens[position]), ha="center", va="center", fontsize=7)
+            axis.text(seen + 0.1, -step, f"→ {shown_token(answer[step])}", va="center", fontsize=7, color="C2")
+        axis.set_xlim(-0.1, len(tokens) + 1.5)
+        axis.set_ylim(-steps + 0.4, 0.8)
+        axis.set_yticks([-s for s in range(steps)], [f"step {s + 1}" for s in range(steps)], fontsize=8)
+        axis.set_xticks([])
+        for side in axis.spines.values():
+            side.set_visible(False)
+        axis.set_title(title, fontsize=9)
+    figure.suptitle("orange: run through the model at this step; blue: read from the cache; green: the token it writes",
+                    fontsize=9)
+    plt.tight_layout()
     plt.show()

@@ -168,11 +168,13 @@ class SampledAnswers:
         first = index * self.questions_per_batch
         return [self.questions[(first + i) % len(self.questions)] for i in range(self.questions_per_batch)]
 
+    def generator(self, index: int) -> torch.Generator:
+        """The random generator that samples batch `index`: seeded anew for each batch."""
+        return torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + index)
+
     def next_batch(self) -> Batch:
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(self.seed * 1_000_003 + self.next_index)   # a distinct seed per batch
         groups = sample_groups(self.model, self.tokenizer, self.batch_questions(self.next_index),
-                               self.samples, generator)
+                               self.samples, self.generator(self.next_index))
         self.next_index += self.world_size
         self.groups += groups
         sequences = [(group.prompt, answer, weight) for group in groups

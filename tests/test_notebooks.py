@@ -19,7 +19,8 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
 
 
-LESSONS = [nb for nb in NOTEBOOKS if not nb.stem.endswith("solutions")]
+APPENDICES = [nb for nb in NOTEBOOKS if "_appendix_" in nb.stem]
+LESSONS = [nb for nb in NOTEBOOKS if not nb.stem.endswith("solutions") and nb not in APPENDICES]
 
 
 def solutions_of(lesson):
@@ -30,7 +31,7 @@ def solutions_of(lesson):
 def test_the_stage_notebooks_are_found_in_course_order():
     folders = list(dict.fromkeys(nb.parent.name for nb in NOTEBOOKS))
     assert [folder[:2] for folder in folders] == ["01", "02", "03", "04", "05", "06", "07"]
-    assert [nb.name for nb in NOTEBOOKS if nb.parent.name == "06_sft"] == [
+    assert [nb.name for nb in NOTEBOOKS if nb.parent.name == "06_sft" and nb not in APPENDICES] == [
         "06_sft.ipynb", "06_solutions.ipynb", "06b_reinforcement.ipynb", "06b_solutions.ipynb"]
     assert all(NOTEBOOKS.index(nb) < NOTEBOOKS.index(solutions_of(nb)) for nb in LESSONS), \
         "each lesson runs before its solutions"
@@ -99,3 +100,10 @@ def test_each_lesson_ends_with_exercises_whose_solutions_the_tests_run(lesson):
     assert cells[-1]["cell_type"] == "markdown" and exercises.startswith("## Exercises")
     assert 3 <= len(re.findall(r"^\d\. ", exercises, re.MULTILINE)) <= 5
     assert solutions.name in exercises, "the exercises link their solutions"
+
+
+@pytest.mark.parametrize("appendix", APPENDICES, ids=lambda p: p.name)
+def test_each_appendix_is_linked_from_its_lesson_and_back(appendix):
+    lesson = next(nb for nb in LESSONS if nb.parent == appendix.parent and nb.name[:2] == appendix.name[:2])
+    assert f"]({appendix.name})" in lesson.read_text(encoding="utf-8"), "the lesson links its appendix"
+    assert f"]({lesson.name})" in appendix.read_text(encoding="utf-8"), "the appendix links its lesson"

@@ -1,0 +1,57 @@
+"""The lessons' diagrams draw what they are given: checked on the figure each one leaves."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from python_files import diagrams  # noqa: E402
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figure a diagram shows, kept instead of shown."""
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    yield figures
+    plt.close("all")
+
+
+def patches_colored(axis, color: str) -> int:
+    return sum(mcolors.same_color(patch.get_facecolor(), color) for patch in axis.patches)
+
+
+def test_top_p_keeps_the_likeliest_tokens_until_their_sum_reaches_p(drawn):
+    diagrams.kept_tokens([0.4, 0.3, 0.2, 0.1], ["a", "b", "c", "d"], k=3, p=0.5)
+    top_k, top_p = drawn[0].axes
+    assert patches_colored(top_k, "C0") == 3
+    assert patches_colored(top_p, "C0") == 2      # 0.4, then 0.7 >= 0.5
+
+
+def test_a_packed_window_colors_the_targets_the_loss_counts(drawn):
+    diagrams.packed_window(list("abcdefghij"), [False, False, True, True, True, False, True, False, False, True],
+                           per_row=4)
+    axis = drawn[0].axes[0]
+    assert patches_colored(axis, diagrams.LEARNED) == 5
+    assert patches_colored(axis, diagrams.IGNORED) == 5
+
+
+def test_the_causal_mask_hides_every_later_token(drawn):
+    diagrams.causal_mask(["a", "b", "c", "d"])
+    assert sum(text.get_text() == "−∞" for text in drawn[0].axes[0].texts) == 4 * 3 // 2
+
+
+def test_a_kv_cache_runs_the_prompt_once_then_one_token_per_step(drawn):
+    diagrams.kv_cache(["p", "q", "r"], ["a", "b", "c", "d"])
+    without, cached = drawn[0].axes
+    assert patches_colored(without, diagrams.HIGHLIGHT) == 3 + 4 + 5 + 6     # prompt and answer so far, each step
+    assert patches_colored(cached, diagrams.HIGHLIGHT) == 3 + 1 + 1 + 1
+
+
+def test_a_group_colors_answers_by_the_sign_of_their_weight(drawn):
+    diagrams.group("q?", ["x", "y", "z"], [1.0, 0.0, 0.5], [0.5, -0.5, 0.0])
+    weights = drawn[0].axes[1]
+    assert [patches_colored(weights, color) for color in ("C2", "C3", "lightgrey")] == [1, 1, 1]
