@@ -10,17 +10,14 @@ from python_files.artifacts import Artifacts
 from python_files.chat import latest_chat_model
 from python_files.checkpoint import Checkpoints, copy_checkpoint, read_log
 from python_files.errors import CourseError
-from python_files.loader import RandomWindows
 from python_files.model import GPT, GPTConfig, masked_cross_entropy
-from python_files.pretrain_data import open_tokens
 from python_files.profiles import PROFILES, with_settings
 from python_files.reinforce import SampledAnswers, answer_weights, reinforce, reward, weighted_batch
 from python_files.documentation import UNKNOWN_ANSWER, Question, docs_questions
 from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import TextTokenizer
-from python_files.train import TrainConfig, train
 from test_bad_input import DOCS
-from tiny_course import tiny_artifacts
+from tiny_course import tiny_artifacts, tiny_fine_tuned_model
 
 KNOWN = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
 MADE_UP = Question("json.flatten_tree", "What does json.flatten_tree do?",
@@ -97,13 +94,7 @@ def course(tmp_path_factory):
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
     questions = docs_questions(DOCS)
     prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
-    tokens = open_tokens(artifacts, "train")
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(tokenizer.vocab_size, context_length=64, n_layer=1, n_head=2, n_embd=32))
-    train(model, RandomWindows(tokens, 64, 8), lambda: RandomWindows(tokens, 64, 8),
-          TrainConfig(max_steps=4, learning_rate=1e-3, warmup_steps=1, eval_interval=4, eval_batches=1),
-          Checkpoints(artifacts.checkpoints("sft")), progress=False, trained_on={"tokenizer": tokenizer.sha256})
-    return artifacts, model, tokenizer, questions["train"]
+    return artifacts, tiny_fine_tuned_model(artifacts), tokenizer, questions["train"]
 
 
 def sampled(course, **settings):

@@ -8,18 +8,12 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 import python_files.chat as chat_module
 from python_files.artifacts import REPO_ROOT
 from python_files.chat import ChatSession, run_chat, stream_text
-from python_files.checkpoint import Checkpoints
-from python_files.loader import RandomWindows
-from python_files.model import GPT, GPTConfig
-from python_files.pretrain_data import open_tokens
 from python_files.tokenizer import TextTokenizer
-from python_files.train import TrainConfig, train
-from tiny_course import tiny_artifacts
+from tiny_course import tiny_artifacts, tiny_fine_tuned_model
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +22,7 @@ def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("chat")
     artifacts = tiny_artifacts(root)
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    tokens = open_tokens(artifacts, "train")
-    torch.manual_seed(0)                     # the same tiny model, and the same answers, every run
-    model = GPT(GPTConfig(tokenizer.vocab_size, context_length=64, n_layer=1, n_head=2, n_embd=32))
-    train(model, RandomWindows(tokens, 64, 8), lambda: RandomWindows(tokens, 64, 8),
-          TrainConfig(max_steps=4, learning_rate=1e-3, warmup_steps=1, eval_interval=4, eval_batches=1),
-          Checkpoints(artifacts.checkpoints("sft")), progress=False, trained_on={"tokenizer": tokenizer.sha256})
+    model = tiny_fine_tuned_model(artifacts)
     shutil.copytree(artifacts.checkpoints("sft"), artifacts.checkpoints("pretrain"))
     return root, model, tokenizer
 
