@@ -151,12 +151,15 @@ def ask(driver, text: str) -> None:
     box.send_keys(Keys.ENTER)
 
 
+# read in one script, inside the page: an element found first and read after would be "stale" if
+# the page redrew the conversation in between
 def messages(driver) -> list[str]:
-    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, "#conversation .message-row")]
+    return driver.execute_script("return [...document.querySelectorAll('#conversation .message-row')]"
+                                 ".map(row => row.innerText)")
 
 
 def notice(driver) -> str:
-    return driver.find_element(By.ID, "notice").text
+    return driver.execute_script("return document.getElementById('notice').innerText")
 
 
 def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser, tmp_path):
@@ -182,6 +185,9 @@ def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser,
     ask(browser, "x" * 50_000)
     WebDriverWait(browser, 60).until(lambda d: "characters" in notice(d))
     assert messages(browser) == before, "the conversation stays as it was"
+    ask(browser, "")
+    WebDriverWait(browser, 60).until(lambda d: "empty" in notice(d))
+    assert messages(browser) == before
     ask(browser, "Tell me more.")
     WebDriverWait(browser, 60).until(lambda d: len(messages(d)) >= 4 and messages(d)[-1].strip())
     assert process.poll() is None, "the server keeps running"
