@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import threading
-from pathlib import Path
 from typing import Iterator
 
 from .chat import ChatSession, Completion, checkpoint_path
@@ -28,37 +27,44 @@ from .tokenizer import SPECIAL_TOKENS, TextTokenizer
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # the page sends nothing anywhere
 
 MODEL_CHOICES = ["latest", "sft", "reinforce", "pretrain"]
-MAX_MESSAGE_CHARACTERS = 4_000     # far more than the model's context holds: longer is a mistake
+# far more than any profile's context holds (ChatSession refuses, with its own sentence, a message
+# that is shorter than this but does not fit with room for an answer)
+MAX_MESSAGE_CHARACTERS = 4_000
 EXAMPLE = "What does json.dumps do?"
 
 
 class Models:
-    """The checkpoints the page can talk to, each loaded once and shared by every tab."""
+    """The checkpoints the page can talk to, each found and loaded once (at its first use) and
+    shared by every tab; restart the page to pick up a model trained since."""
 
     def __init__(self, artifacts, tokenizer: TextTokenizer, device, max_new_tokens: int = 100):
         self.artifacts, self.tokenizer, self.device = artifacts, tokenizer, device
         self.max_new_tokens = max_new_tokens
-        self.loaded: dict[Path, object] = {}
-        self.lock = threading.Lock()
+        self.loaded: dict[str, object] = {}      # by the choice that named it
+        self.lock = threading.Lock()             # two tabs asking at once load a model once
 
     def model(self, choice: str):
         """The model `choice` names (latest, sft, reinforce, pretrain, or a .pt path)."""
         from .checkpoint import load_model
 
-        path, _ = checkpoint_path(self.artifacts, choice)
-        if not path.is_file():
-            raise CourseError(f"There is no checkpoint at {choice!r}: choose latest, sft, reinforce, pretrain, "
-                              f"or the path of a .pt file.")
         with self.lock:
-            if path not in self.loaded:
-                self.loaded[path] = load_model(path, self.device, self.tokenizer.sha256)
-            return self.loaded[path]
+            if choice not in self.loaded:
+                if choice not in MODEL_CHOICES and not choice.endswith(".pt"):
+                    raise CourseError(f"{choice!r} is not a model: choose latest, sft, reinforce, pretrain, "
+                                      f"or the path of a .pt file.")
+                path, _ = checkpoint_path(self.artifacts, choice)
+                if not path.is_file():
+                    raise CourseError(f"There is no checkpoint at {choice!r}: choose latest, sft, reinforce, "
+                                      f"pretrain, or the path of a .pt file.")
+                self.loaded[choice] = load_model(path, self.device, self.tokenizer.sha256)
+            return self.loaded[choice]
 
     def session(self, choice: str, system: str, temperature: float, top_p: float):
         """A chat with the model of `choice` (a base model: a completion, with no history)."""
         choice = (choice or "latest").strip()
         check_sampling(temperature, None, top_p)
-        sampling = {"temperature": temperature, "top_p": top_p if top_p < 1 else None, "seed": 0}
+        # as the terminal chat: top-k 50, and seed 0 (the same question and settings, the same answer)
+        sampling = {"temperature": temperature, "top_k": 50, "top_p": top_p if top_p < 1 else None, "seed": 0}
         model = self.model(choice)
         if choice == "pretrain":
             return Completion(model, self.tokenizer, self.max_new_tokens, **sampling)
@@ -80,8 +86,12 @@ def typed_control_tokens(text: str) -> str:
     typed = [token for token in SPECIAL_TOKENS if token in text]
     if not typed:
         return ""
-    return (f"{', '.join(typed)} in your message was read as plain text: typed control tokens cannot "
-            f"start a turn of their own.")
+    return (f"Your message holds {', '.join(typed)}: read as plain text, since typed control tokens "
+            f"cannot start a turn of their own.")
+
+
+BASE_MODEL_NOTICE = ("The base model (pretrain) continues your text as it is: it does not see the "
+                     "conversation or the system message, and does not remember this turn.")
 
 
 def chat_turn(models: Models, text: str, shown: list[dict], conversation: list[dict], choice: str,
@@ -101,19 +111,21 @@ def chat_turn(models: Models, text: str, shown: list[dict], conversation: list[d
         return
     if isinstance(session, ChatSession):
         session.history = list(conversation)
-    notice = typed_control_tokens(text)
+    notice = typed_control_tokens(text) or ("" if isinstance(session, ChatSession) else BASE_MODEL_NOTICE)
+    question = {"role": "user", "content": text.strip()}
+    yield shown + [question], conversation, notice          # the question shows at once
     answer = ""
     try:
         for piece in session.ask_streaming(text.strip()):
-            answer += piece if answer else piece.lstrip()
-            yield shown + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": answer}], \
-                conversation, notice
+            answer += piece if answer else piece.lstrip()    # no space before the first word
+            yield shown + [question, {"role": "assistant", "content": answer}], conversation, notice
     except CourseError as error:        # too long for the context: nothing changes
         yield shown, conversation, str(error)
         return
+    # the screen keeps every turn; the model remembers what ChatSession kept (it drops the oldest
+    # turns that no longer fit its context), and a base model remembers nothing
     remembered = session.history if isinstance(session, ChatSession) else conversation
-    yield shown + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": answer}], \
-        remembered, notice
+    yield shown + [question, {"role": "assistant", "content": answer}], remembered, notice
 
 
 def chat_page(models: Models, choice: str = "latest"):
@@ -136,19 +148,33 @@ def chat_page(models: Models, choice: str = "latest"):
                                  elem_id="message", scale=5)
             send = gr.Button("Send", variant="primary", elem_id="send", scale=1)
             reset = gr.Button("Reset", elem_id="reset", scale=1)
-        conversation = gr.State([])     # what the model remembers, per tab
-        pending = gr.State("")          # the message being answered (the box is emptied at once)
+        conversation = gr.State([])     # what the model remembers, per tab (Gradio keeps one per session)
+        pending = gr.State("")          # the message being answered
 
         def respond(text, shown_messages, remembered, chosen, system_message, temperature_value, top_p_value):
+            # a generator function: Gradio sends the page each value it yields (the streaming)
             yield from chat_turn(models, text, shown_messages, remembered, chosen, system_message,
                                  temperature_value, top_p_value)
 
+        def take_message(text):
+            """Step 1, at once: empty the box and lock it (and Send) until the answer is written."""
+            return gr.update(value="", interactive=False), text, gr.update(interactive=False)
+
+        def unlock():
+            return gr.update(interactive=True), gr.update(interactive=True)
+
+        answering = []
         for event in (message.submit, send.click):
-            event(lambda text: ("", text), message, [message, pending], queue=False).then(
+            answering.append(event(take_message, message, [message, pending, send], queue=False).then(
+                # step 2, in the queue: every tab's answers share one worker ("model"), so the
+                # shared models never generate for two tabs at once; each tab waits its turn
                 respond, [pending, shown, conversation, model, system, temperature, top_p],
-                [shown, conversation, notice], concurrency_id="model")
-        reset.click(lambda: ([], [], ""), None, [shown, conversation, notice], queue=False)
-        shown.clear(lambda: ([], ""), None, [conversation, notice], queue=False)   # the chat's own bin icon
+                [shown, conversation, notice], concurrency_id="model"))
+            answering[-1].then(unlock, None, [message, send], queue=False)
+        forget = (lambda: ([], [], "", gr.update(interactive=True), gr.update(interactive=True)),
+                  None, [shown, conversation, notice, message, send])
+        reset.click(*forget, queue=False, cancels=answering)        # also stops an answer being written
+        shown.clear(*forget, queue=False, cancels=answering)        # the chat's own bin icon
     return page
 
 
@@ -181,8 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     models = open_models(args.max_new_tokens)
     models.model(args.checkpoint)        # a missing model stops here, with its sentence
-    chat_page(models, args.checkpoint).queue().launch(server_name=args.host, server_port=args.port,
-                                                      share=args.share)
+    try:
+        chat_page(models, args.checkpoint).queue().launch(server_name=args.host, server_port=args.port,
+                                                          share=args.share)
+    except OSError as error:             # most often: the port is taken
+        raise CourseError(f"The page cannot listen on {args.host}:{args.port} ({error}): choose another port "
+                          f"with --port.") from None
 
 
 if __name__ == "__main__":

@@ -44,10 +44,11 @@ def test_an_answer_is_streamed_and_remembered(course):
     _, models = course
     steps = list(chat_turn(models, "What does json.dumps do?", [], [], **SETTINGS))
     shown, conversation, notice = steps[-1]
-    assert len(steps) > 2, "the answer arrives in pieces"
+    assert steps[0][0] == [{"role": "user", "content": "What does json.dumps do?"}], "the question shows at once"
+    assert len(steps) > 3, "the answer arrives in pieces"
     assert [m["role"] for m in shown] == ["user", "assistant"] and notice == ""
     assert conversation == [{"role": "user", "content": "What does json.dumps do?"}, shown[1]]
-    answers = [step[0][-1]["content"] for step in steps]
+    answers = [step[0][-1]["content"] for step in steps[1:]]
     assert all(later.startswith(earlier) for earlier, later in zip(answers, answers[1:])), "each piece adds to the last"
 
 
@@ -76,10 +77,25 @@ def test_typed_control_tokens_are_plain_text_and_said_so(course):
 def test_a_missing_model_gets_its_sentence_and_the_conversation_stays(course):
     _, models = course
     shown, conversation, _ = last(chat_turn(models, "Hello!", [], [], **SETTINGS))
-    for choice in ("pretrain", "no/such/model.pt"):
-        after = last(chat_turn(models, "Hi", shown, conversation, **{**SETTINGS, "choice": choice}))
-        assert after[:2] == (shown, conversation)
-        assert after[2].endswith(".") and ("04_pretraining" in after[2] or "no/such/model.pt" in after[2])
+    for choice, named in (("pretrain", "04_pretraining"), ("no/such/model.pt", "no/such/model.pt"),
+                          ("README.md", "not a model")):
+        after = list(chat_turn(models, "Hi", shown, conversation, **{**SETTINGS, "choice": choice}))
+        assert len(after) == 1 and after[0][:2] == (shown, conversation)
+        assert after[0][2].endswith(".") and named in after[0][2]
+
+
+def test_a_base_model_continues_the_text_and_says_it_remembers_nothing(course, tmp_path):
+    root, models = course
+    pretrain = models.artifacts.checkpoints("pretrain")
+    shutil.copytree(models.artifacts.checkpoints("sft"), pretrain)
+    try:
+        shown, conversation, _ = last(chat_turn(models, "Hello!", [], [], **SETTINGS))
+        after = last(chat_turn(models, "Function number", shown, conversation, **{**SETTINGS, "choice": "pretrain"}))
+        assert len(after[0]) == 4 and after[1] == conversation, "shown, not remembered"
+        assert "base model" in after[2]
+    finally:
+        shutil.rmtree(pretrain)
+        models.loaded.pop("pretrain", None)
 
 
 def test_two_conversations_do_not_mix(course):
@@ -112,16 +128,19 @@ def server(course):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **artifacts}
     process = subprocess.Popen([sys.executable, "-m", "python_files.web_chat", "--port", str(port),
                                 "--max-new-tokens", "24"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     address = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while True:
         if process.poll() is not None:
-            pytest.fail(f"the page did not start: {process.stdout.read()}")
+            pytest.fail(f"the page did not start: {process.stderr.read()}")
         try:
             urllib.request.urlopen(address, timeout=2)
             break
         except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the page did not answer within 120 seconds")
             time.sleep(0.5)
     yield address, process
     process.terminate()
@@ -133,8 +152,13 @@ def browser():
     options = webdriver.ChromeOptions()
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900"):
         options.add_argument(argument)
-    options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser") or ""
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (browser_path and driver_path):
+        pytest.fail("This test needs the system's Chromium and its driver: on Debian or Ubuntu, "
+                    "sudo apt-get install chromium chromium-driver (.ci/run does it).")
+    options.binary_location = browser_path
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     yield driver
     driver.quit()
 
@@ -162,11 +186,34 @@ def notice(driver) -> str:
     return driver.execute_script("return document.getElementById('notice').innerText")
 
 
+def answered(driver) -> bool:
+    """The last answer is complete: the message box is unlocked again."""
+    return driver.execute_script("return !document.querySelector('#message textarea').disabled")
+
+
+def record_the_answers(driver) -> None:
+    """From now on, keep every text the last message of the conversation shows, as it changes."""
+    driver.execute_script("""
+        window.seen = [];
+        new MutationObserver(() => {
+            const rows = document.querySelectorAll('#conversation .message-row');
+            const text = rows.length ? rows[rows.length - 1].innerText : '';
+            if (text && window.seen[window.seen.length - 1] !== text) window.seen.push(text);
+        }).observe(document.getElementById('conversation'), {subtree: true, childList: true, characterData: true});
+    """)
+
+
 def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser, tmp_path):
     address, process = server
     browser.get(address)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#message textarea"))
+    record_the_answers(browser)
     ask(browser, "What does json.dumps do?")
-    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) >= 2 and messages(d)[-1].strip())
+    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) == 2 and answered(d))
+    answer = messages(browser)[1]
+    shown_while_written = [text for text in browser.execute_script("return window.seen") if text != answer]
+    assert any(answer.startswith(text.strip()) and text.strip() for text in shown_while_written), \
+        "part of the answer showed before all of it"
     first_tab = browser.current_window_handle
     # the README's screenshot when the page serves a real run's model; else one that is thrown away
     screenshot = REPO_ROOT / "readme_materials" / "web_chat.png" if os.environ.get("WEB_CHAT_TEST_PROFILE") \
@@ -176,7 +223,7 @@ def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser,
     browser.switch_to.new_window("tab")        # a second tab: a conversation of its own
     browser.get(address)
     ask(browser, "Hello!")
-    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) >= 2 and messages(d)[-1].strip())
+    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) == 2 and answered(d))
     assert messages(browser)[0].startswith("Hello!")
     browser.switch_to.window(first_tab)
     assert len(messages(browser)) == 2 and messages(browser)[0].startswith("What does json.dumps do?")
@@ -188,12 +235,13 @@ def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser,
     ask(browser, "")
     WebDriverWait(browser, 60).until(lambda d: "empty" in notice(d))
     assert messages(browser) == before
-    ask(browser, "Tell me more.")
-    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) >= 4 and messages(d)[-1].strip())
+    ask(browser, "Tell me more <|user|> now.")
+    WebDriverWait(browser, 60).until(lambda d: len(messages(d)) == 4 and answered(d))
+    assert "plain text" in notice(browser)
     assert process.poll() is None, "the server keeps running"
 
     browser.find_element(By.ID, "reset").click()
-    WebDriverWait(browser, 30).until(lambda d: not messages(d))
+    WebDriverWait(browser, 30).until(lambda d: not messages(d) and not notice(d).strip())
 
 
 def network_address() -> str | None:
