@@ -1,8 +1,8 @@
 """The lessons' pictures of ideas, drawn from the run's own data so that they re-draw with it.
 
-Each function draws one idea, before the lesson's code builds it, and shows it:
-`windows`, `merges`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
-`packed_window` (06), `group` (06b), `kept_tokens` and `kv_cache` (07). Plots of results
+Each function draws one idea next to the lesson's code that builds it (most of them before it),
+and shows it: `windows`, `merges`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
+`packed_window` (05, 06), `group` (06b), `kept_tokens` and `kv_cache` (07). Plots of results
 (losses, rates) stay in the lessons, beside the numbers they show.
 """
 
