@@ -154,17 +154,32 @@ class Artifacts:
 NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
+# a full disk, a quota, a file too large for the file system, too many open files
+OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMFILE, errno.ENFILE}
+
+
 @contextlib.contextmanager
 def writing(path: Path) -> Iterator[None]:
-    """Turn "permission denied" or "read-only file system" while writing `path` into one sentence."""
+    """Turn "permission denied", "read-only file system" or "no space left" while writing `path`
+    into one sentence."""
     try:
         yield
     except OSError as error:
+        if error.errno in OUT_OF_ROOM:
+            raise CourseError(out_of_room(path, error.strerror)) from None
         if error.errno not in NOT_WRITABLE:
             raise
         raise CourseError(f"Cannot write {path.name} in {path.parent.name}/ ({error.strerror}): make "
                           f"the artifacts folder writable, or set LLM_ARTIFACTS to a folder you can "
                           f"write to.") from None
+
+
+def out_of_room(path: Path, reason: str) -> str:
+    """The sentence for a write of `path` that failed for want of room (`reason`, the system's words)."""
+    free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+    return (f"Could not write {path.name} in {path.parent.name}/ ({reason}; {free / 1e6:,.0f} MB free on "
+            f"that disk): free space there (or close other programs' files) and run it again; the "
+            f"previous {path.name}, if there was one, is kept as it was.")
 
 
 @contextlib.contextmanager

@@ -302,6 +302,7 @@ def typed_lines() -> Iterator[str]:
 
 
 CHECKPOINT_STAGES = {"sft": "06_sft", "reinforce": "06b_reinforcement", "pretrain": "04_pretraining"}
+CHOICES = "latest, sft, reinforce, pretrain, the path of a .pt file, or a run's folder"
 
 
 def latest_chat_model(artifacts) -> tuple[Path, str]:
@@ -323,8 +324,9 @@ def latest_chat_model(artifacts) -> tuple[Path, str]:
 
 
 def checkpoint_path(artifacts, choice: str) -> tuple[Path, str]:
-    """The checkpoint that `choice` names ("latest", a stage of CHECKPOINT_STAGES, or a path),
-    and what it is."""
+    """The checkpoint that `choice` names, and what it is: "latest", a stage of CHECKPOINT_STAGES,
+    a .pt file, or a run's folder (its best.pt; a stage's own folder as that stage). The terminal
+    chat, the chat page and the export all ask here, so they take and refuse the same choices."""
     from .checkpoint import Checkpoints
 
     if choice == "latest":
@@ -333,7 +335,21 @@ def checkpoint_path(artifacts, choice: str) -> tuple[Path, str]:
         folder = Checkpoints(artifacts.checkpoints(choice))
         return artifacts.require(folder.last if choice == "reinforce" else folder.best,
                                  CHECKPOINT_STAGES[choice]), choice
-    return Path(choice), Path(choice).name
+    path = Path(choice)
+    if path.is_dir():
+        stage = next((stage for stage in CHECKPOINT_STAGES
+                      if artifacts.checkpoints(stage).resolve() == path.resolve()), None)
+        if stage:
+            return checkpoint_path(artifacts, stage)
+        if (path / "best.pt").is_file():
+            return path / "best.pt", f"{path.name}/best.pt"
+        found = sorted(p.name for p in path.glob("*.pt"))
+        raise CourseError(f"The folder {path.name}/ holds no best.pt: name one of its checkpoints "
+                          f"({', '.join(found) or 'it has none'}) as {path.name}/NAME.pt, or choose "
+                          f"{CHOICES}.")
+    if not path.is_file():
+        raise CourseError(f"There is no checkpoint at {choice!r}: choose {CHOICES}.")
+    return path, path.name
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from .artifacts import atomic_path, atomic_write_text
+from .artifacts import atomic_path, atomic_write_text, out_of_room
 from .errors import CourseError, library_reason
 from .model import GPT, GPTConfig
 
@@ -152,7 +152,13 @@ def write_checkpoint(path: Path, write: Callable[[Path], object]) -> None:
     checksum file lists the checksums of both, so that a kill at any moment leaves a file that
     matches it."""
     with atomic_path(path) as temporary:
-        write(temporary)
+        try:
+            write(temporary)
+        except RuntimeError as error:
+            # torch's writer reports a failed write (a full disk, say) as a RuntimeError of its own
+            if "inline_container" not in str(error) and "PytorchStreamWriter" not in str(error):
+                raise
+            raise CourseError(out_of_room(temporary.with_name(path.name), library_reason(error))) from None
         new = file_sha256(temporary)
         atomic_write_text(checksum_path(path), "\n".join([new, *recorded_checksums(path)]) + "\n")
     atomic_write_text(checksum_path(path), new + "\n")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -47,18 +48,35 @@ CHAT_TEMPLATE = (
     "{{ message['content'] }}" + END_OF_TURN +
     "{% endfor %}"
     "{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}")
-MODERN_LAYOUT = {"positions": "rope", "norm": "rmsnorm", "qk_norm": False, "tied_head": True,
-                 "logit_softcap": None}   # how the weights start (zero_init) does not matter here
+# What export does with each field of GPTConfig. It decides from all of them: a field that is in
+# none of these (a new architecture switch, say) stops the export with a sentence, rather than
+# being exported as if it were not there.
+SIZES = ("vocab_size", "context_length", "n_layer", "n_head", "n_embd")   # written into config.json
+# fields that do not change what a trained model computes: dropout is off when it runs, the
+# padded vocabulary rows are cut (`real_vocabulary`), fused attention is the same maths, and
+# zero_init only says how the weights started
+NOT_COMPUTED = ("dropout", "vocab_multiple", "fused_attention", "zero_init")
+# the layout fields, and the values each architecture of transformers computes exactly
+LAYOUTS = {
+    "gpt2": {key: (value,) for key, value in GPT2_LAYOUT.items() if key not in NOT_COMPUTED},
+    "llama": {"positions": ("rope",), "norm": ("rmsnorm",), "mlp": ("gelu", "relu2"), "qk_norm": (False,),
+              "tied_head": (True,), "logit_softcap": (None,)},
+}
 HIDDEN_ACTIVATIONS = {"gelu": "gelu_pytorch_tanh", "relu2": "relu2"}
 
 
 def exported_architecture(model: GPT) -> str:
     """"gpt2" or "llama", or one sentence saying why this model has no exact equivalent."""
     config = model.config
-    if all(getattr(config, key) == value for key, value in GPT2_LAYOUT.items()):
-        return "gpt2"
-    if all(getattr(config, key) == value for key, value in MODERN_LAYOUT.items()):
-        return "llama"
+    known = {*SIZES, *NOT_COMPUTED, *(key for layout in LAYOUTS.values() for key in layout)}
+    unknown = [field.name for field in fields(config) if field.name not in known]
+    if unknown:
+        raise CourseError(f"Export does not know the model setting {', '.join(unknown)}: it cannot tell "
+                          f"whether transformers would compute the same, so it exports nothing. Map the "
+                          f"setting in export.py (SIZES, NOT_COMPUTED or LAYOUTS) first.")
+    for architecture, layout in LAYOUTS.items():
+        if all(getattr(config, key) in values for key, values in layout.items()):
+            return architecture
     raise CourseError("This model's layout has no architecture in transformers that computes the same: "
                       "export supports GPT-2's layout and rotary positions with RMSNorm, without QK-norm, "
                       "soft-capping or an untied head.")
@@ -133,6 +151,7 @@ def export(model: GPT, tokenizer: TextTokenizer, folder: Path, model_card: str =
     from safetensors.torch import save_file
 
     architecture = exported_architecture(model)
+    check_folder(folder)
     state = real_vocabulary({name: t.detach().cpu() for name, t in model.state_dict().items()},
                             tokenizer.vocab_size)
     weights = gpt2_state(state) if architecture == "gpt2" else llama_state(state, model.config.n_layer)
@@ -148,6 +167,15 @@ def export(model: GPT, tokenizer: TextTokenizer, folder: Path, model_card: str =
     if model_card:
         atomic_write_text(folder / "README.md", model_card)
     return folder
+
+
+def check_folder(folder: Path) -> None:
+    """One sentence when `folder` is, or lies under, a file: an export is written into a folder."""
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            where = "is" if part == folder else f"lies under {part.name}, which is"
+            raise CourseError(f"Cannot export into {folder.as_posix()}: it {where} a file, not a folder. "
+                              f"Name a new folder (it is made) or an existing one.")
 
 
 def model_card(description: str, model: GPT, artifacts: Artifacts, start_from: str | None = None) -> str:

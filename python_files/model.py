@@ -29,38 +29,38 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .settings import check_settings, require, setting
+
 
 @dataclass
 class GPTConfig:
-    vocab_size: int
-    context_length: int      # the longest sequence the model sees (learned positions)
-    n_layer: int
-    n_head: int
-    n_embd: int
-    dropout: float = 0.0
+    vocab_size: int = setting(low=1)
+    context_length: int = setting(low=1)      # the longest sequence the model sees
+    n_layer: int = setting(low=1)
+    n_head: int = setting(low=1)
+    n_embd: int = setting(low=1)
+    dropout: float = setting(0.0, low=0, high=1, below=True)
     # embedding rows rounded up to a multiple of this: matrix shapes that GPU tensor cores
     # like (64 on GPUs). The extra ids are never predicted: their logits are cut off.
-    vocab_multiple: int = 1
+    vocab_multiple: int = setting(1, low=1)
     # False: the textbook softmax(q k^T / sqrt(d)) v, written out (slower; for comparison)
     fused_attention: bool = True
     # GPT-2's layout by default; the modern choices are described at the top of this file
-    positions: str = "learned"          # or "rope"
-    norm: str = "layernorm"             # or "rmsnorm"
-    mlp: str = "gelu"                   # or "relu2"
+    positions: str = setting("learned", choices=("learned", "rope"))
+    norm: str = setting("layernorm", choices=("layernorm", "rmsnorm"))
+    mlp: str = setting("gelu", choices=("gelu", "relu2"))
     qk_norm: bool = False
     tied_head: bool = True
     zero_init: bool = False
-    logit_softcap: float | None = None
+    logit_softcap: float | None = setting(None, low=0, above=True, optional=True)
 
     def __post_init__(self):
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}.")
-        for setting, allowed in (("positions", ("learned", "rope")), ("norm", ("layernorm", "rmsnorm")),
-                                 ("mlp", ("gelu", "relu2"))):
-            if getattr(self, setting) not in allowed:
-                raise ValueError(f"{setting}={getattr(self, setting)!r} is not one of {', '.join(allowed)}.")
-        if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
-            raise ValueError(f"Rotary positions need an even head size, not {self.n_embd // self.n_head}.")
+        check_settings(self)
+        require(self, "n_head", self.n_embd % self.n_head == 0,
+                f"n_embd={self.n_embd} must be divisible by it (each head gets n_embd / n_head features)")
+        require(self, "n_head", self.positions != "rope" or self.head_size % 2 == 0,
+                f"rotary positions turn pairs of features, so each head needs an even size, "
+                f"and n_embd={self.n_embd} / n_head gives {self.n_embd // self.n_head}")
 
     @property
     def head_size(self) -> int:
@@ -240,7 +240,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, generator: torch.Generator | None = None):
+        """A new model with random weights, drawn from `generator` (a run's own, so that its seed
+        decides them; None: the process's random numbers)."""
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.padded_vocab_size, config.n_embd)   # token embeddings
@@ -256,7 +258,16 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
         if config.tied_head:
             self.lm_head.weight = self.wte.weight   # weight tying: one matrix reads and writes tokens
-        self.apply(self._init_weights)
+        self.initialize(generator)
+
+    def initialize(self, generator: torch.Generator | None) -> None:
+        """GPT-2's initialization: weights from N(0, 0.02), biases 0."""
+        config = self.config
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02, generator=generator)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
         for name, parameter in self.named_parameters():
             writes_to_residual = name.endswith("proj.weight")
             if config.zero_init and (writes_to_residual or name == "lm_head.weight" and not config.tied_head):
@@ -264,14 +275,8 @@ class GPT(nn.Module):
             elif writes_to_residual:
                 # GPT-2: scale the layers that write into the residual stream by
                 # 1/sqrt(2 * n_layer), so the stream's variance does not grow with depth
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer),
+                                generator=generator)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):

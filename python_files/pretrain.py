@@ -18,11 +18,12 @@ from .corpus import PYTHON_DOCS
 from .device import default_device
 from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
-from .loader import VALIDATION_SEED, RandomWindows
+from .loader import RandomWindows, ValidationWindows
 from .model import GPT, GPTConfig
 from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
 from .profiles import PretrainConfig, Profile, active_profile
 from .sampling import generate
+from .seeds import generator_for, seed_for
 from .tokenizer import TextTokenizer
 from .train import TrainResult, decay_steps, run_from_terminal, train
 
@@ -55,14 +56,39 @@ def annealing(config: PretrainConfig, meta: dict) -> tuple[int, int] | None:
     return (config.max_steps - decay_steps(config)) * config.grad_accum_steps, meta["repeats_start_token"]
 
 
-def sampler(tokenizer: TextTokenizer, prompt: str, max_new_tokens: int = 40):
-    """A function that completes `prompt` with a model, for a look at it during training."""
+def sampler(tokenizer: TextTokenizer, prompt: str, seed: int, precision: str = "auto", max_new_tokens: int = 40):
+    """A function that completes `prompt` with a model, for a look at it during training: the same
+    draws at every look (a generator seeded anew from the run's `seed`), so that what changes
+    from one look to the next is the model."""
     prompt_ids = tokenizer.encode(prompt)
 
     def complete(model: GPT) -> str:
-        return prompt + tokenizer.decode(generate(model, prompt_ids, max_new_tokens,
-                                                  temperature=0.8, top_k=50, seed=0))
+        return prompt + tokenizer.decode(generate(model, prompt_ids, max_new_tokens, temperature=0.8, top_k=50,
+                                                  seed=seed_for(seed, "samples during pretraining"),
+                                                  precision=precision))
     return complete
+
+
+def initial_model(profile: Profile, vocab_size: int, device: torch.device) -> GPT:
+    """The model pretraining starts from: the profile's, with weights drawn from its seed (the
+    same in every process)."""
+    return GPT(model_config(profile, vocab_size), generator_for(profile.seed, "initial weights")).to(device)
+
+
+def pretraining_batches(profile: Profile, tokens, device: torch.device, anneal: tuple[int, int] | None = None,
+                        distributed: Distributed = Distributed()) -> RandomWindows:
+    """The windows pretraining trains on, in the order the profile's seed draws them."""
+    return RandomWindows(tokens, profile.model.context_length, profile.pretrain.batch_size, device,
+                         seed=seed_for(profile.seed, "pretraining batches"), anneal=anneal,
+                         rank=distributed.rank, world_size=distributed.world_size)
+
+
+def validation_batches(profile: Profile, tokens, device: torch.device,
+                       distributed: Distributed = Distributed()) -> ValidationWindows:
+    """The windows every evaluation of pretraining reads (see loader.ValidationWindows)."""
+    return ValidationWindows(tokens, profile.model.context_length, profile.pretrain.batch_size,
+                             profile.pretrain.eval_batches, device, rank=distributed.rank,
+                             world_size=distributed.world_size)
 
 
 def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
@@ -76,19 +102,15 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     check_made_with(tokenizer, meta, "token files in pretrain/", "02_pretrain_data")
     train_tokens, val_tokens = open_tokens(artifacts, "train", meta), open_tokens(artifacts, "val", meta)
-    torch.manual_seed(0)   # the same initial weights in every process
-    model = GPT(model_config(profile, meta["vocab_size"])).to(device)
-    shards = {"rank": distributed.rank, "world_size": distributed.world_size}
-    config, context = profile.pretrain, profile.model.context_length
+    model = initial_model(profile, meta["vocab_size"], device)
+    config = profile.pretrain
     anneal = annealing(config, meta)
-    train_batches = RandomWindows(train_tokens, context, config.batch_size, device, seed=1, anneal=anneal, **shards)
-    val_split = meta["splits"]["val"]
-    return train(model, train_batches,
-                 lambda: RandomWindows(val_tokens, context, config.batch_size, device, seed=VALIDATION_SEED, **shards),
+    return train(model, pretraining_batches(profile, train_tokens, device, anneal, distributed),
+                 lambda: validation_batches(profile, val_tokens, device, distributed),
                  config, Checkpoints(artifacts.checkpoints("pretrain")),
-                 bytes_per_token=val_split["bytes"] / val_split["tokens"],
-                 sample=sampler(tokenizer, config.sample_prompt), progress=progress,
-                 distributed=distributed,
+                 token_bytes=torch.tensor(tokenizer.token_bytes(), device=device),
+                 sample=sampler(tokenizer, config.sample_prompt, profile.seed, config.precision),
+                 progress=progress, distributed=distributed, seed=profile.seed, stage="pretrain",
                  trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta),
                              # only when on, so that runs from before the option still resume
                              **({"annealing on the documentation": anneal} if anneal else {})})

@@ -31,46 +31,64 @@ from .corpus import PYTHON_DOCS
 from .device import default_device
 from .errors import CourseError
 from .model import GPTConfig
+from .settings import SettingError, check_settings, require, setting
+from .tokenizer import SPECIAL_TOKENS
 from .train import TrainConfig
 
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
+# how reinforcement weighs the answers it samples (see reinforce.py)
+REINFORCE_METHODS = ("rejection", "grpo")
+FACT_FORM_COUNT = 5                # the forms documentation.FACT_FORMS writes (a test checks the two agree)
 
 
 @dataclass(frozen=True)
 class MixtureSource:
     """A hub instruction set in the SFT mixture (see sft_sources.HUB_SOURCES)."""
     name: str
-    cap: int                # at most this many conversations are read
-    weight: float = 1.0     # each conversation is seen this many times per pass (2.0: twice)
+    cap: int = setting(low=1)                   # at most this many conversations are read
+    # each conversation is seen this many times per pass (2.0: twice)
+    weight: float = setting(1.0, low=0, above=True)
+
+    def __post_init__(self):
+        check_settings(self)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """What stage 02 reads for pretraining and stage 05 for fine-tuning."""
     corpus: str                     # see corpus.load_corpus: python-docs, files, or hf:<id>
-    corpus_max_bytes: int | None    # text stage 02 reads, ~4 bytes a token (None: all of it)
-    val_fraction: float             # share of documents held out for validation
+    # text stage 02 reads, ~4 bytes a token (None: all of it)
+    corpus_max_bytes: int | None = setting(low=1, optional=True)
+    # share of documents held out for validation
+    val_fraction: float = setting(low=0, high=1, above=True, below=True)
     # Each training document of the Python documentation is written this many times: notebook
     # 07 asks about it, and a few readings are needed to learn a docstring (beyond ~8, repeats
     # teach less than new text). A corpus without it (FineWeb-Edu, your files) gets it added;
     # python-docs+packages holds it already, and the copies weigh it against the packages'.
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
-    docs_copies: int = 0
+    docs_copies: int = setting(0, low=0)
     # Knowledge augmentation: besides its document, each documented object's facts are written
-    # again in this many forms (0 to 5; see documentation.fact_documents). 0: none.
-    fact_forms: int = 0
+    # again in this many forms (see documentation.fact_documents). 0: none.
+    fact_forms: int = setting(0, low=0, high=FACT_FORM_COUNT)
     # Mixed training: this share (0 to 1) of the fine-tuning conversations of the training split
     # is read in pretraining too, in the chat format (see documentation.pretraining_conversations).
-    mixed_questions: float = 0.0
+    mixed_questions: float = setting(0.0, low=0, high=1)
     sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
-    tokenize_workers: int | None = None           # processes for tokenizing (None: all cores)
+    # processes for tokenizing (None: all cores)
+    tokenize_workers: int | None = setting(None, low=1, optional=True)
+
+    def __post_init__(self):
+        check_settings(self)
 
 
 @dataclass(frozen=True)
 class TokenizerConfig:
     """What notebook 01 trains on; the vocabulary's size is the model's (`model.vocab_size`)."""
-    bpe_train_bytes: int            # text given to the from-scratch trainer
-    train_bytes: int                # text notebook 01 reads, 9/10 of it for the `tokenizers` trainer
+    bpe_train_bytes: int = setting(low=1)   # text given to the from-scratch trainer
+    train_bytes: int = setting(low=1)       # text notebook 01 reads, 9/10 of it for the `tokenizers` trainer
+
+    def __post_init__(self):
+        check_settings(self)
 
 
 @dataclass
@@ -86,26 +104,55 @@ class PretrainConfig(TrainConfig):
 
 @dataclass
 class ReinforceConfig(TrainConfig):
-    """Reinforcement's settings: the training loop's, and how its batches are sampled: each
-    batch samples `samples` answers to each of `questions_per_batch` fine-tuning questions."""
-    questions_per_batch: int = 8
-    samples: int = 8
-    method: str = "grpo"            # or "rejection" (see reinforce.py)
+    """Reinforcement's settings: the training loop's, and how its batches are sampled. A batch
+    is `batch_size` answers: `samples` answers to each of batch_size / samples fine-tuning
+    questions (at least two questions, one of each kind: see reinforce.SampledAnswers)."""
+    # answers to one question, compared with each other: a group of one learns nothing
+    samples: int = setting(8, low=2)
+    method: str = setting("grpo", choices=REINFORCE_METHODS)
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self, "samples", self.batch_size % self.samples == 0,
+                f"batch_size={self.batch_size} answers must be a whole number of groups of samples")
+        require(self, "batch_size", self.batch_size // self.samples >= 2,
+                f"a batch asks at least two questions (a documented and a made-up object), so it "
+                f"holds at least 2 x samples = {2 * self.samples} answers")
+
+    @property
+    def questions_per_batch(self) -> int:
+        return self.batch_size // self.samples
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     data: DataConfig
-    tokenizer: TokenizerConfig
+    tokenizer: TokenizerConfig | None     # None: the tokenizer comes with `start_from`
     model: GPTConfig                # vocab_size: the tokenizer's target; the model gets the real one
-    pretrain: PretrainConfig
+    pretrain: PretrainConfig | None       # None: no pretraining of ours (`start_from`)
     sft: TrainConfig
     reinforce: ReinforceConfig
     # None: fine-tuning starts from the model of notebook 04. A GPT-2 checkpoint (hub id such as
     # "gpt2" or "gpt2-medium", or a folder): notebook 05 puts its tokenizer and weights where
     # notebooks 01 and 04 put ours (gpt2_weights.start_from_gpt2), and 05-07 run on them.
     start_from: str | None = None
+    # every random draw of a run comes from it: the initial weights, the order of the windows,
+    # the answers reinforcement samples (see seeds.py)
+    seed: int = setting(1337, low=0)
+
+    def __post_init__(self):
+        """The whole profile is checked when it is made: each config checked its own fields, and
+        here what no config can check alone."""
+        check_settings(self)
+        require(self, "start_from", self.start_from or (self.pretrain and self.tokenizer),
+                "a profile without a tokenizer and a pretraining config of its own must start from GPT-2")
+        if not self.start_from:
+            smallest = 256 + len(SPECIAL_TOKENS)
+            if self.model.vocab_size < smallest:
+                raise SettingError("model.vocab_size", self.model.vocab_size,
+                                   f"a byte-level tokenizer has the 256 bytes and {len(SPECIAL_TOKENS)} "
+                                   f"special tokens, so it must be at least {smallest}")
 
     def summary(self) -> str:
         """The profile in one line: what a notebook prints first (print(profile) shows every setting)."""
@@ -126,7 +173,8 @@ class Profile:
         return describe(getattr(self, part), part)
 
     def __str__(self) -> str:
-        return "\n\n".join(self.describe(part) for part in PARTS) + f"\n\nstart_from  {self.start_from}"
+        return ("\n\n".join(self.describe(part) for part in PARTS if getattr(self, part) is not None)
+                + f"\n\nstart_from  {self.start_from}\nseed        {self.seed}")
 
 
 PARTS = ("data", "tokenizer", "model", "pretrain", "sft", "reinforce")
@@ -178,9 +226,9 @@ PROFILES = {
                                 eval_interval=50, sample_interval=50, eval_batches=4, **MODERN_TRAINING),
         sft=TrainConfig(max_steps=60, learning_rate=1e-3, warmup_steps=3, batch_size=16, weight_decay=0.0,
                         eval_interval=7, eval_batches=4),
-        reinforce=ReinforceConfig(max_steps=4, learning_rate=1e-4, warmup_steps=1, batch_size=16,
-                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=1, eval_batches=4,
-                                  compile=False, questions_per_batch=2, samples=4)),
+        reinforce=ReinforceConfig(max_steps=4, learning_rate=1e-4, warmup_steps=1, batch_size=8, samples=4,
+                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=1, eval_batches=8,
+                                  compile=False)),
     "cpu": Profile(
         name="cpu",
         data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, fact_forms=KNOWLEDGE_FORMS),
@@ -190,9 +238,9 @@ PROFILES = {
                                 eval_interval=100, sample_interval=100, eval_batches=10, **MODERN_TRAINING),
         sft=TrainConfig(max_steps=500, learning_rate=5e-4, warmup_steps=25, batch_size=16, weight_decay=0.0,
                         eval_interval=62, eval_batches=10),
-        reinforce=ReinforceConfig(max_steps=240, learning_rate=5e-5, warmup_steps=24, batch_size=16,
-                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=60, eval_batches=10,
-                                  compile=False, questions_per_batch=8, samples=8)),
+        reinforce=ReinforceConfig(max_steps=240, learning_rate=5e-5, warmup_steps=24, batch_size=64, samples=8,
+                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=60, eval_batches=3,
+                                  compile=False)),
     "colab": Profile(
         name="colab",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
@@ -204,9 +252,9 @@ PROFILES = {
                                 sample_prompt="The most important thing about", **MODERN_TRAINING),
         sft=TrainConfig(max_steps=2000, learning_rate=2e-4, warmup_steps=100, batch_size=32, grad_accum_steps=4,
                         weight_decay=0.0, eval_interval=250, eval_batches=50),
-        reinforce=ReinforceConfig(max_steps=200, learning_rate=2e-5, warmup_steps=20, batch_size=32,
+        reinforce=ReinforceConfig(max_steps=200, learning_rate=2e-5, warmup_steps=20, batch_size=32, samples=8,
                                   grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
-                                  eval_batches=50, compile=False, questions_per_batch=4, samples=8)),
+                                  eval_batches=50, compile=False)),
     "gpu": Profile(
         name="gpu",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
@@ -218,22 +266,22 @@ PROFILES = {
                                 sample_prompt="The most important thing about", **MODERN_TRAINING),
         sft=TrainConfig(max_steps=3000, learning_rate=1e-4, warmup_steps=150, batch_size=32, grad_accum_steps=16,
                         weight_decay=0.0, eval_interval=375, eval_batches=100),
-        reinforce=ReinforceConfig(max_steps=400, learning_rate=1e-5, warmup_steps=40, batch_size=32,
+        reinforce=ReinforceConfig(max_steps=400, learning_rate=1e-5, warmup_steps=40, batch_size=16, samples=8,
                                   grad_accum_steps=16, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=100,
-                                  eval_batches=100, compile=False, questions_per_batch=2, samples=8)),
+                                  eval_batches=200, compile=False)),
     # GPT-2's tokenizer (50,257 ids) with the 4 chat tokens, and GPT-2's own layout and sizes
-    # (its config.json): nothing is pretrained here, so the pretraining config is never used
+    # (its config.json): nothing is pretrained or tokenized here, so it has no config for either
     "gpt2": Profile(
         name="gpt2",
         data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, sft_mixture=COLAB_MIXTURE),
-        tokenizer=TokenizerConfig(bpe_train_bytes=0, train_bytes=0),
+        tokenizer=None,
         model=GPTConfig(vocab_size=50_261, context_length=512, n_layer=12, n_head=12, n_embd=768, vocab_multiple=64),
-        pretrain=PretrainConfig(max_steps=0, learning_rate=0.0, warmup_steps=0),
+        pretrain=None,
         sft=TrainConfig(max_steps=1000, learning_rate=5e-5, warmup_steps=50, batch_size=16, grad_accum_steps=4,
                         weight_decay=0.0, eval_interval=125, eval_batches=20),
-        reinforce=ReinforceConfig(max_steps=200, learning_rate=1e-5, warmup_steps=20, batch_size=16,
+        reinforce=ReinforceConfig(max_steps=200, learning_rate=1e-5, warmup_steps=20, batch_size=32, samples=8,
                                   grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
-                                  eval_batches=20, compile=False, questions_per_batch=4, samples=8),
+                                  eval_batches=10, compile=False),
         start_from="gpt2"),
 }
 
@@ -259,18 +307,28 @@ def active_profile() -> Profile:
     settings = parse_settings(os.environ.get("LLM_SETTINGS", ""))
     try:
         return with_settings(profile, settings)
-    except (ValueError, CourseError) as error:   # a value its config refuses: model.n_head=5, sft.optimizer=sgd
+    except CourseError as error:   # a value its config refuses: model.n_head=5, sft.eval_interval=0
         raise CourseError(f"LLM_SETTINGS: {error}") from None
 
 
 def with_settings(profile: Profile, settings: dict[str, object]) -> Profile:
-    """`profile` with settings changed by dotted name: {"sft.optimizer": "muon", "model.n_layer": 6}."""
+    """`profile` with settings changed by dotted name: {"sft.optimizer": "muon", "model.n_layer": 6}.
+    The settings of one part change together (max_steps and warmup_steps are checked against
+    each other once both are set); a value a config refuses raises a SettingError that names it
+    as LLM_SETTINGS does ("sft.eval_interval=0 ...")."""
+    by_part: dict[str, dict[str, object]] = {}
     for name, value in settings.items():
         part, _, field = name.partition(".")
-        if field:
-            profile = replace(profile, **{part: replace(getattr(profile, part), **{field: value})})
-        else:
-            profile = replace(profile, **{part: value})
+        by_part.setdefault(part if field else "", {})[field or part] = value
+    profile = replace(profile, **by_part.pop("", {}))
+    for part, changes in by_part.items():
+        if getattr(profile, part) is None:
+            raise CourseError(f"{part}.{next(iter(changes))} is not a setting of the {profile.name} profile: it "
+                              f"starts from {profile.start_from} and has no {part} of its own.")
+        try:
+            profile = replace(profile, **{part: replace(getattr(profile, part), **changes)})
+        except SettingError as error:
+            raise error.within(part) from None
     return profile
 
 
@@ -293,17 +351,31 @@ def parse_settings(text: str) -> dict[str, object]:
     setting names and typed values."""
     types = setting_types()
     settings = {}
-    for item in text.replace(",", " ").split():
+    for item in setting_items(text):
         name, equals, value_text = item.partition("=")
         if not equals or not value_text:
-            raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE (no spaces or commas inside "
-                              f"a value): write for example pretrain.max_steps=1500.")
+            raise CourseError(f"LLM_SETTINGS: {item!r} is not NAME=VALUE: write for example "
+                              f"pretrain.max_steps=1500 (a pair in brackets: sft.betas=(0.9,0.99)).")
         if name in NOT_IN_SETTINGS:
             raise CourseError(f"LLM_SETTINGS: {name} cannot be set there: use {NOT_IN_SETTINGS[name]}.")
         if name not in types:
             raise CourseError(unknown_setting_message(name, types))
         settings[name] = setting_value(name, value_text, types[name])
     return settings
+
+
+def setting_items(text: str) -> list[str]:
+    """The NAME=VALUE items of `text`, split at spaces and commas, except inside brackets: a pair
+    such as betas=(0.9, 0.99) is one item."""
+    items, current, depth = [], "", 0
+    for character in text:
+        depth += (character in "([") - (character in ")]")
+        if character in " ,\t\n" and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += character
+    return [item for item in items + [current] if item]
 
 
 def unknown_setting_message(name: str, types: dict[str, str]) -> str:
@@ -324,10 +396,11 @@ def setting_value(name: str, text: str, annotation: str) -> object:
     allowed = {type_name.strip().split("[")[0] for type_name in annotation.replace("None", "NoneType").split("|")}
     if type(value) is int and "float" in allowed:
         value = float(value)
+    if isinstance(value, tuple) and "tuple" in allowed:   # betas: a pair of floats
+        value = tuple(float(part) if type(part) is int else part for part in value)
     if type(value).__name__ not in allowed:
-        hint = {"bool": " (True or False)", "str": f" (quote a value that looks like a number: {name}='{text}')"}
+        hint = {"bool": " (True or False)", "str": f" (quote a value that looks like a number: {name}='{text}')",
+                "tuple": f" (in brackets, no spaces: {name}=(0.9,0.95))"}
         raise CourseError(f"LLM_SETTINGS: {name}={text} is not a valid value: {name} takes "
                           f"{annotation}{''.join(hint[t] for t in allowed if t in hint)}.")
-    if isinstance(value, (int, float)) and value < 0:
-        raise CourseError(f"LLM_SETTINGS: {name}={text} is negative: use 0 or more.")
-    return value
+    return value   # its range is checked by its config (see settings.py)

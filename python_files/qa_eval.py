@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from .chat import render_prompt
 from .documentation import UNKNOWN_ANSWER, Question
 from .pretrain_data import clean_text
-from .sampling import generate_groups, seeded_generator
+from .sampling import generate_groups
 from .tokenizer import END_OF_TEXT, END_OF_TURN, TextTokenizer
 
 CORRECT_F1 = 0.8
@@ -138,11 +138,10 @@ def answer_all(model, tokenizer: TextTokenizer, questions: list[Question], max_n
 
 def greedy_continuations(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
                          batch_size: int) -> list[list[int]]:
-    generator = seeded_generator(0, next(model.parameters()).device)   # unused at temperature 0
     continuations = []
     for first in range(0, len(prompts), batch_size):
         groups = generate_groups(model, prompts[first:first + batch_size], 1, max_new_tokens, 0.0,
-                                 stop_ids, generator)
+                                 stop_ids, generator=None)   # greedy: nothing is drawn
         continuations += [group[0] for group in groups]
     return continuations
 

@@ -33,19 +33,18 @@ from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
 from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
-from .loader import VALIDATION_SEED, Batch
+from .loader import Batch
 from .model import GPT
 from .pretrain_data import check_made_with
-from .profiles import Profile, active_profile
+from .profiles import REINFORCE_METHODS as METHODS, Profile, ReinforceConfig, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sampling import generate_groups
-from .sft import conversation_windows
+from .seeds import generator_for, seed_for
 from .documentation import Question
-from .sft_data import read_questions, read_sft_meta
+from .sft_data import conversation_validation, fine_tuning_context, read_questions, read_sft_meta
 from .tokenizer import END_OF_TURN, TextTokenizer
 from .train import TrainResult, run_from_terminal, train
 
-METHODS = ("rejection", "grpo")
 MAX_ANSWER_TOKENS = 64     # a docstring's first sentence fits; a rambling answer is cut here
 SAMPLING_TEMPERATURE = 1.0  # the model's own distribution: what policy gradient assumes
 
@@ -88,7 +87,8 @@ class Group:
 
 
 def sample_groups(model: GPT, tokenizer: TextTokenizer, questions: list[Question], samples: int,
-                  generator: torch.Generator, temperature: float = SAMPLING_TEMPERATURE) -> list[Group]:
+                  generator: torch.Generator, temperature: float = SAMPLING_TEMPERATURE,
+                  precision: str = "auto") -> list[Group]:
     """`samples` answers to each question, all sampled as one batch, and scored. An answer cut
     before its end token gets 0: an answer that never stops is not an answer, and must not be
     learned as one."""
@@ -96,7 +96,7 @@ def sample_groups(model: GPT, tokenizer: TextTokenizer, questions: list[Question
     prompts = [render_prompt([{"role": "user", "content": question.question}], tokenizer) for question in questions]
     groups = []
     for question, prompt, answers in zip(questions, prompts, generate_groups(
-            model, prompts, samples, MAX_ANSWER_TOKENS, temperature, {end_id}, generator)):
+            model, prompts, samples, MAX_ANSWER_TOKENS, temperature, {end_id}, generator, precision)):
         texts = [tokenizer.decode(answer, skip_special=True).strip() for answer in answers]
         rewards = [reward(question, text) if answer[-1:] == [end_id] else 0.0
                    for answer, text in zip(answers, texts)]
@@ -131,33 +131,30 @@ def alternating(questions: list[Question], seed: int) -> list[Question]:
 class SampledAnswers:
     """Batches for `train.train` made of the model's own answers, weighted by their rewards.
 
-    Batch k takes the k-th `questions_per_batch` questions of a cycle through `questions`
-    (documented and made-up in turn), samples `samples` answers to each, all in one batch, with
-    a generator seeded by (seed, k), and returns the answers of weight other than 0 as one padded batch: inputs,
+    Batch k takes the k-th `batch_size / samples` questions of a cycle through `questions`
+    (documented and made-up in turn), samples `samples` answers to each, all in one batch of
+    `batch_size` answers, with a generator seeded by (seed, k), and returns the answers of
+    weight other than 0 as one padded batch: inputs,
     targets, and the weights where fine-tuning has its loss mask. As with
     `loader.RandomWindows`, batch k is the same whatever the number of processes (process
     `rank` draws batches rank, rank + world_size, ...), and `seek` continues a resumed run.
     """
 
     def __init__(self, model: GPT, tokenizer: TextTokenizer, questions: list[Question],
-                 questions_per_batch: int, samples: int, method: str, seed: int = 3,
-                 rank: int = 0, world_size: int = 1):
-        if method not in METHODS:
-            raise CourseError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+                 config: ReinforceConfig, seed: int, rank: int = 0, world_size: int = 1,
+                 precision: str = "auto"):
         if not questions:
             raise CourseError("There are no fine-tuning questions to learn from: run 05_sft_data.")
-        if questions_per_batch < 2:
-            # two questions in a row are one of each kind: every report has both rewards, and
-            # processes averaging their reports always hold the same keys
-            raise CourseError(f"reinforce.questions_per_batch={questions_per_batch} must be at least 2, so "
-                              f"that every batch asks about documented and made-up objects.")
         self.model, self.tokenizer = model, tokenizer
         self.device = next(model.parameters()).device
-        self.questions = alternating(questions, seed)
-        self.questions_per_batch, self.samples, self.method, self.seed = questions_per_batch, samples, method, seed
+        self.questions = alternating(questions, seed_for(seed, "reinforcement questions"))
+        # at least two questions a batch (the config checks it), one of each kind in a row: every
+        # report has both rewards, and processes averaging their reports hold the same keys
+        self.questions_per_batch, self.samples = config.questions_per_batch, config.samples
+        self.batch_size = config.batch_size           # answers sampled per batch
+        self.method, self.seed, self.precision = config.method, seed, precision
         self.rank, self.world_size = rank, world_size
         self.next_index = rank      # the number, among all processes' batches, of our next one
-        self.batch_size = questions_per_batch * samples           # answers sampled per batch
         self.groups: list[Group] = []    # sampled since the last report
 
     def seek(self, batches_drawn: int) -> None:
@@ -170,11 +167,11 @@ class SampledAnswers:
 
     def generator(self, index: int) -> torch.Generator:
         """The random generator that samples batch `index`: seeded anew for each batch."""
-        return torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + index)
+        return generator_for(self.seed, f"reinforcement batch {index}", self.device)
 
     def next_batch(self) -> Batch:
         groups = sample_groups(self.model, self.tokenizer, self.batch_questions(self.next_index),
-                               self.samples, self.generator(self.next_index))
+                               self.samples, self.generator(self.next_index), precision=self.precision)
         self.next_index += self.world_size
         self.groups += groups
         sequences = [(group.prompt, answer, weight) for group in groups
@@ -222,18 +219,20 @@ def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | Non
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
     model = load_model(finetuned, device, tokenizer.sha256)
     config = profile.reinforce
-    batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"), config.questions_per_batch,
-                             config.samples, config.method, rank=distributed.rank,
-                             world_size=distributed.world_size)
+    context = fine_tuning_context(profile.model.context_length, model)
+    shards = {"rank": distributed.rank, "world_size": distributed.world_size}
+    batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"), config, profile.seed,
+                             precision=config.precision, **shards)
     # the settings that are constants of this module (the config's own are recorded with it)
     settings = {"temperature": SAMPLING_TEMPERATURE, "bar": CORRECT_F1, "longest answer": MAX_ANSWER_TOKENS}
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
                   "fine-tuned model": file_sha256(finetuned), "reinforcement settings": fingerprint(settings)}
     return train(model, batches,
-                 lambda: conversation_windows(artifacts, "val", meta, profile.model.context_length,
-                                              config.batch_size, device, VALIDATION_SEED, distributed),
+                 lambda: conversation_validation(artifacts, meta, context, config.batch_size,
+                                                 config.eval_batches, device, **shards),
                  config, checkpoints or Checkpoints(artifacts.checkpoints("reinforce")),
-                 progress=progress, distributed=distributed, trained_on=trained_on)
+                 progress=progress, distributed=distributed, trained_on=trained_on,
+                 seed=profile.seed, stage="reinforce")
 
 
 @sentence_on_error

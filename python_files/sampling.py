@@ -70,7 +70,7 @@ def seeded_generator(seed: int | None, device: torch.device) -> torch.Generator:
 def sample_tokens(model: GPT, prompts: list[list[int]], samples: int, max_new_tokens: int,
                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   stop_ids=(), generator: torch.Generator | None = None,
-                  use_cache: bool = True) -> Iterator[torch.Tensor]:
+                  use_cache: bool = True, precision: str = "auto") -> Iterator[torch.Tensor]:
     """The engine: `samples` continuations of each prompt, all side by side, one step at a time.
 
     Yields the new token of every row, (len(prompts) * samples,), at each step: the samples of
@@ -81,13 +81,14 @@ def sample_tokens(model: GPT, prompts: list[list[int]], samples: int, max_new_to
     With the cache, each prompt goes through the model once and its keys and values are copied
     to its samples' rows; prompts of different lengths are left-padded to the longest (see
     `KVCache`). Without it (for comparison, prompts of one length), every step re-runs the model
-    over the whole sequences.
+    over the whole sequences. `precision` is the stage's (a profile's `precision` setting):
+    "auto" is the device's fast format (see device.precision_for).
     """
     for prompt in prompts:
         check_prompt(model, prompt)
     check_sampling(temperature, top_k, top_p)
     device = next(model.parameters()).device
-    precision = precision_for(device)              # bf16 or fp16 on GPUs, fp32 on CPUs
+    precision = precision_for(device, precision)   # auto: bf16 or fp16 on GPUs, fp32 on CPUs
     generator = generator or seeded_generator(None, device)
     longest = max(len(prompt) for prompt in prompts)
     padding = [longest - len(prompt) for prompt in prompts]
@@ -144,30 +145,32 @@ def check_prompt(model: GPT, prompt: list[int]) -> None:
 
 def stream(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, stop_ids=(),
-           seed: int | None = None, use_cache: bool = True) -> Iterator[int]:
+           seed: int | None = None, use_cache: bool = True, precision: str = "auto") -> Iterator[int]:
     """The new token ids that follow `prompt`, one at a time, as soon as each is chosen (for a
     chat that shows the answer while it is written); the stop token, if reached, is included."""
     generator = seeded_generator(seed, next(model.parameters()).device)
     for new in sample_tokens(model, [prompt], 1, max_new_tokens, temperature, top_k, top_p, stop_ids,
-                             generator, use_cache):
+                             generator, use_cache, precision):
         yield int(new[0])
 
 
 def generate(model: GPT, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, stop_ids=(),
-             seed: int | None = None, use_cache: bool = True) -> list[int]:
+             seed: int | None = None, use_cache: bool = True, precision: str = "auto") -> list[int]:
     """The new token ids that follow `prompt` (the stop token, if reached, is included)."""
-    return list(stream(model, prompt, max_new_tokens, temperature, top_k, top_p, stop_ids, seed, use_cache))
+    return list(stream(model, prompt, max_new_tokens, temperature, top_k, top_p, stop_ids, seed, use_cache,
+                       precision))
 
 
 def generate_groups(model: GPT, prompts: list[list[int]], samples: int, max_new_tokens: int,
-                    temperature: float, stop_ids, generator: torch.Generator) -> list[list[list[int]]]:
+                    temperature: float, stop_ids, generator: torch.Generator | None,
+                    precision: str = "auto") -> list[list[list[int]]]:
     """`samples` continuations of each prompt, all sampled as one batch: answers[prompt][sample],
     each ending with its first stop token, or cut after `max_new_tokens`."""
     answers: list[list[int]] = [[] for _ in range(len(prompts) * samples)]
     finished = [False] * len(answers)
     for new in sample_tokens(model, prompts, samples, max_new_tokens, temperature, stop_ids=stop_ids,
-                             generator=generator):
+                             generator=generator, precision=precision):
         for row, token in enumerate(new.tolist()):
             if not finished[row]:
                 answers[row].append(token)

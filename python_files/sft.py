@@ -16,20 +16,12 @@ from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
 from .distributed import Distributed
 from .errors import sentence_on_error
-from .loader import VALIDATION_SEED, RandomWindows
 from .pretrain_data import check_made_with
 from .profiles import Profile, active_profile
-from .sft_data import open_sft_split, read_sft_meta
+from .seeds import seed_for
+from .sft_data import conversation_batches, conversation_validation, fine_tuning_context, read_sft_meta
 from .tokenizer import TextTokenizer
 from .train import TrainResult, run_from_terminal, train
-
-
-def conversation_windows(artifacts: Artifacts, split: str, meta: dict, context_length: int, batch_size: int,
-                         device: torch.device, seed: int, distributed: Distributed) -> RandomWindows:
-    tokens, mask, starts = open_sft_split(artifacts, split, meta)
-    return RandomWindows(tokens, context_length, batch_size, device, seed=seed,
-                         loss_mask=mask, starts=starts, rank=distributed.rank,
-                         world_size=distributed.world_size)
 
 
 def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None = None,
@@ -45,14 +37,22 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
     model = load_model(pretrained, device, tokenizer.sha256)
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
                   "pretrained model": file_sha256(pretrained)}
-    config, context = profile.sft, profile.model.context_length
-    return train(model, conversation_windows(artifacts, "train", meta, context, config.batch_size, device, 2,
-                                             distributed),
-                 lambda: conversation_windows(artifacts, "val", meta, context, config.batch_size, device,
-                                              VALIDATION_SEED, distributed),
+    config, context = profile.sft, fine_tuning_context(profile.model.context_length, model)
+    shards = {"rank": distributed.rank, "world_size": distributed.world_size}
+    return train(model, fine_tuning_batches(profile, artifacts, meta, context, device, distributed),
+                 lambda: conversation_validation(artifacts, meta, context, config.batch_size,
+                                                 config.eval_batches, device, **shards),
                  config, checkpoints or Checkpoints(artifacts.checkpoints("sft")),
-                 progress=progress,
-                 distributed=distributed, trained_on=trained_on)
+                 progress=progress, distributed=distributed, trained_on=trained_on,
+                 seed=profile.seed, stage="sft")
+
+
+def fine_tuning_batches(profile: Profile, artifacts: Artifacts, meta: dict, context_length: int, device,
+                        distributed: Distributed = Distributed()):
+    """The windows of conversations fine-tuning trains on, in the order the profile's seed draws them."""
+    return conversation_batches(artifacts, meta, context_length, profile.sft.batch_size, device,
+                                seed_for(profile.seed, "fine-tuning batches"), distributed.rank,
+                                distributed.world_size)
 
 
 @sentence_on_error

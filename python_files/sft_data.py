@@ -26,6 +26,7 @@ from .chat import render_conversation
 from .corpus import PYTHON_DOCS
 from .documentation import Conversation, Question, own_conversations
 from .errors import CourseError
+from .loader import RandomWindows, ValidationWindows
 from .pretrain_data import check_made_with, read_pretrain_meta, token_dtype
 from .profiles import MixtureSource
 from .sft_sources import GATED_OPT_IN, HUB_SOURCES, hub_conversations, opted_in
@@ -217,3 +218,34 @@ def question_from_json(line: str) -> Question:
     fields = json.loads(line)
     follow_up = fields.pop("follow_up")     # JSON has no tuples: the pair comes back as a list
     return Question(**fields, follow_up=tuple(follow_up) if follow_up else None)
+
+
+# --- batches of conversations, for the stages that train on them (06 and 06b) ------------------
+
+def conversation_batches(artifacts: Artifacts, meta: dict, context_length: int, batch_size: int, device,
+                         seed: int, rank: int = 0, world_size: int = 1) -> RandomWindows:
+    """Random windows of the training conversations, each starting at a conversation's start and
+    carrying its loss mask, in the order `seed` draws them."""
+    tokens, mask, starts = open_sft_split(artifacts, "train", meta)
+    return RandomWindows(tokens, context_length, batch_size, device, seed=seed, loss_mask=mask,
+                         starts=starts, rank=rank, world_size=world_size)
+
+
+def conversation_validation(artifacts: Artifacts, meta: dict, context_length: int, batch_size: int,
+                            batches: int, device, rank: int = 0, world_size: int = 1) -> ValidationWindows:
+    """The validation conversations every evaluation reads: windows at conversation starts, spread
+    evenly over the split (see loader.ValidationWindows)."""
+    tokens, mask, starts = open_sft_split(artifacts, "val", meta)
+    return ValidationWindows(tokens, context_length, batch_size, batches, device, loss_mask=mask,
+                             starts=starts, rank=rank, world_size=world_size)
+
+
+def fine_tuning_context(context_length: int, model) -> int:
+    """The profile's `context_length`, which fine-tuning's windows have, once checked against the
+    context the model was made for (positions stop there, rotary and learned alike)."""
+    if context_length > model.config.context_length:
+        raise CourseError(f"model.context_length={context_length} is longer than the "
+                          f"{model.config.context_length} tokens the model being fine-tuned was made for: "
+                          f"set model.context_length={model.config.context_length} (LLM_SETTINGS), or "
+                          f"pretrain again (04_pretraining) with the longer context.")
+    return context_length

@@ -106,6 +106,21 @@ class TextTokenizer:
     def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special)
 
+    def token_bytes(self) -> list[int]:
+        """The length in bytes of the text each token id stands for (0 for the special tokens):
+        what bits per byte divides by. In a byte-level vocabulary each character of a token is
+        one byte (`pre_tokenizers.ByteLevel.alphabet`), also where a token holds part of a
+        character that decodes to nothing printable alone."""
+        alphabet = set(pre_tokenizers.ByteLevel.alphabet())
+        special = {t.content for t in self.backend.get_added_tokens_decoder().values() if t.special}
+        lengths = [0] * self.vocab_size
+        for token, token_id in self.backend.get_vocab().items():
+            if token in special:
+                continue
+            lengths[token_id] = (len(token) if set(token) <= alphabet
+                                 else len(self.decode([token_id]).encode("utf-8")))
+        return lengths
+
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each token as readable text (partial UTF-8 characters show as U+FFFD)."""
         return [self.decode([token]) for token in ids]

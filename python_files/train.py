@@ -49,42 +49,46 @@ from torch.nn.parallel import DistributedDataParallel
 from .artifacts import Artifacts, exclusive, remove_stale_temporaries
 from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint, load_resumable,
                          open_log, save_checkpoint, shown)
-from .device import autocast, compile_enabled, precision_for, use_fast_matmuls
+from .device import PRECISIONS, autocast, compile_enabled, precision_for, use_fast_matmuls
 from .distributed import (Distributed, any_over_processes, mean_over_processes, run_in_every_process,
                           sum_over_processes, wait_for_all)
 from .errors import CourseError
 from .model import GPT, loss_weight, summed_loss
 from .muon import FORMATS, Muon, chosen_format
+from .seeds import seed_for
+from .settings import check_settings, require, setting
 
 
 @dataclass
 class TrainConfig:
-    """The settings of one training run: what `train` does, step by step."""
-    max_steps: int
-    learning_rate: float
-    warmup_steps: int
-    batch_size: int = 16             # sequences per forward pass on one device
-    grad_accum_steps: int = 1        # forward passes per optimizer step, over all processes
-    min_lr_ratio: float = 0.1        # the schedule ends at learning_rate * min_lr_ratio
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    eval_interval: int = 100         # steps between evaluations (and checkpoints)
-    eval_batches: int = 20
-    sample_interval: int = 0         # steps between printed samples (0: none)
-    seed: int = 1337
-    precision: str = "auto"          # auto: bf16 from sm80, fp16 below, fp32 on CPU (see device.py)
+    """The settings of one training run: what `train` does, step by step. Each states the values
+    it takes (see settings.py); the run's seed is the profile's (`Profile.seed`)."""
+    max_steps: int = setting(low=1)
+    learning_rate: float = setting(low=0, above=True)
+    warmup_steps: int = setting(low=0)           # at most max_steps
+    batch_size: int = setting(16, low=1)         # sequences per forward pass on one device
+    grad_accum_steps: int = setting(1, low=1)    # forward passes per optimizer step, over all processes
+    min_lr_ratio: float = setting(0.1, low=0, high=1)   # the schedule ends at learning_rate * min_lr_ratio
+    weight_decay: float = setting(0.1, low=0, high=1)
+    betas: tuple[float, float] = setting((0.9, 0.95), low=0, high=1, below=True, pairs=True)
+    grad_clip: float = setting(1.0, low=0, above=True)   # the largest gradient norm a step takes
+    eval_interval: int = setting(100, low=1)     # steps between evaluations (and checkpoints)
+    eval_batches: int = setting(20, low=1)       # validation batches per evaluation
+    sample_interval: int = setting(0, low=0)     # steps between printed samples (0: none)
+    # auto: bf16 from sm80, fp16 below, fp32 on CPU (see device.py)
+    precision: str = setting("auto", choices=PRECISIONS)
     compile: bool | None = None      # torch.compile the model; None: on with CUDA, except on Windows
-    optimizer: str = "adamw"         # "muon": Muon for the blocks' matrices, AdamW for the rest
-    newton_schulz: str = "auto"      # the number format of Muon's products: auto (the device's fast one), fp32, bf16
-    schedule: str = "cosine"         # "wsd": warmup, stable, then a linear decay over the last
-    decay_fraction: float = 0.3      # ... this share of the steps
+    # "muon": Muon for the blocks' matrices, AdamW for the rest
+    optimizer: str = setting("adamw", choices=("adamw", "muon"))
+    # the number format of Muon's products: auto (the device's fast one), fp32, bf16
+    newton_schulz: str = setting("auto", choices=("auto", *FORMATS))
+    schedule: str = setting("cosine", choices=("cosine", "wsd"))   # "wsd": warmup, stable, then a
+    decay_fraction: float = setting(0.3, low=0, high=1, above=True)   # linear decay over this share of the steps
 
     def __post_init__(self):
-        for setting, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd")),
-                                 ("newton_schulz", ("auto", *FORMATS))):
-            if getattr(self, setting) not in allowed:
-                raise CourseError(f"{setting}={getattr(self, setting)!r} is not one of {', '.join(allowed)}.")
+        check_settings(self)
+        require(self, "warmup_steps", self.warmup_steps <= self.max_steps,
+                f"the warmup cannot be longer than the run's max_steps={self.max_steps}")
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -187,16 +191,21 @@ class TrainingState:
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])  # moves its tensors to the model's device
         self.scaler.load_state_dict(checkpoint["scaler"])
+        self.step, self.best_val_loss = checkpoint["step"], checkpoint["best_val_loss"]
+
+    @staticmethod
+    def restore_random_numbers(checkpoint: dict) -> None:
+        """The random state the run had (dropout's), inside the loop's own copy of it."""
         torch.set_rng_state(checkpoint["torch_rng"])             # a CPU tensor, whatever the device
         if "cuda_rng" in checkpoint and torch.cuda.is_available():
             torch.cuda.set_rng_state(checkpoint["cuda_rng"])
-        self.step, self.best_val_loss = checkpoint["step"], checkpoint["best_val_loss"]
 
 
 def train(model: GPT, train_batches, val_batches_factory: Callable, config: TrainConfig,
-          checkpoints: Checkpoints, bytes_per_token: float | None = None,
+          checkpoints: Checkpoints, token_bytes: torch.Tensor | None = None,
           sample: Callable[[GPT], str] | None = None, progress: bool = True,
-          distributed: Distributed = Distributed(), trained_on: dict | None = None) -> TrainResult:
+          distributed: Distributed = Distributed(), trained_on: dict | None = None,
+          seed: int = 0, stage: str = "train") -> TrainResult:
     """Train `model` until `config.max_steps`, resuming from `checkpoints.last` if it exists.
 
     `train_batches` is a loader (`loader.RandomWindows`, or reinforcement's `SampledAnswers`):
@@ -207,6 +216,9 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     `trained_on` names the inputs with a fingerprint each ({"tokenizer": sha256, ...}): a
     checkpoint of other inputs is not resumed. Under torchrun every process calls this with its
     own loaders and `distributed`; only the first one writes, and holds the folder's lock.
+    `token_bytes` (pretraining) gives each token id's length in bytes, for bits per byte (see
+    `evaluate`). `seed` is the run's (`Profile.seed`), and `stage` the profile's part that
+    `config` is ("sft", say): the sentences name its settings as the learner writes them.
     """
     device = next(model.parameters()).device
     precision = precision_for(device, config.precision)
@@ -221,22 +233,36 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     with exclusive(checkpoints.folder, shown(checkpoints.folder)) if writer else contextlib.nullcontext():
         if writer:
             remove_stale_temporaries(checkpoints.folder)   # what a save that was killed left
-        torch.manual_seed(config.seed)
         resumable = load_resumable(checkpoints)
         if resumable is not None:
             state.restore(*resumable)
+            if any_over_processes(not checkpoints.best.exists(), distributed, device):
+                state.best_val_loss = float("inf")   # best.pt was deleted: the next evaluation writes it
         train_batches.seek(state.step * config.grad_accum_steps)   # batches drawn by all processes so far
         network = wrap_for_training(model, config, distributed)
-        with open_log(checkpoints.log, state.step) if writer else contextlib.nullcontext() as log, \
+        # dropout draws from the process's generator (it takes no generator object): the loop
+        # runs on a copy of it, seeded by the run's seed (or restored from last.pt), and the
+        # process's own is as it was when train() returns
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                open_log(checkpoints.log, state.step) if writer else contextlib.nullcontext() as log, \
                 StopRequest() as stop:
-            return run_steps(state, network, train_batches, val_batches_factory, config, checkpoints,
-                             log, stop, micro_steps, device, precision, bytes_per_token, sample,
-                             progress, distributed)
+            if resumable is None:
+                torch.manual_seed(seed_for(seed, f"{stage} dropout"))
+            else:
+                state.restore_random_numbers(resumable[1])
+            try:
+                return run_steps(state, network, train_batches, val_batches_factory, config, checkpoints,
+                                 log, stop, micro_steps, device, precision, token_bytes, sample,
+                                 progress, distributed)
+            except BatchTooLarge as error:
+                raise CourseError(f"The GPU ran out of memory with {stage}.batch_size={error.batch_size}: "
+                                  f"lower {stage}.batch_size and raise {stage}.grad_accum_steps to keep "
+                                  f"the tokens per step.") from None
 
 
 def run_steps(state: TrainingState, network, train_batches, val_batches_factory, config: TrainConfig,
               checkpoints: Checkpoints, log, stop: "StopRequest", micro_steps: int, device, precision,
-              bytes_per_token, sample, progress: bool, distributed: Distributed) -> TrainResult:
+              token_bytes, sample, progress: bool, distributed: Distributed) -> TrainResult:
     """The loop itself: step, log, and every `eval_interval` steps evaluate and checkpoint."""
     from tqdm.auto import tqdm
 
@@ -245,6 +271,14 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
                disable=not (progress and writer))
     started = last_report = time.perf_counter()
     tokens_since_report = 0
+    if state.step >= config.max_steps and not math.isfinite(state.best_val_loss):
+        # a finished run whose best.pt is gone: its final model, evaluated, becomes best.pt
+        state.best_val_loss = evaluate(network, val_batches_factory(), config.eval_batches, device, precision,
+                                       token_bytes, distributed)["val_loss"]
+        if writer:
+            save_checkpoints(checkpoints, state, best=True)
+            bar.write(f"best.pt was missing: the final model of step {state.step} (validation loss "
+                      f"{state.best_val_loss:.3f}) is saved as best.pt.")
     while state.step < config.max_steps:
         lr = learning_rate_at(state.step, config)
         for group in state.optimizer.param_groups:
@@ -263,7 +297,7 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
         evaluating = state.step % config.eval_interval == 0 or state.step == config.max_steps
         if evaluating:
             record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,
-                                   precision, bytes_per_token, distributed))
+                                   precision, token_bytes, distributed))
             state.best_val_loss = min(state.best_val_loss, record["val_loss"])
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
             if progress and writer:   # a line of text per evaluation: what a saved notebook shows
@@ -355,6 +389,15 @@ def wrap_for_training(model: GPT, config: TrainConfig, distributed: Distributed)
     return network
 
 
+class BatchTooLarge(CourseError):
+    """A batch did not fit in the GPU's memory; `train` names the stage's setting."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        super().__init__(f"The GPU ran out of memory with batch_size={batch_size}: lower batch_size "
+                         f"and raise grad_accum_steps to keep the tokens per step.")
+
+
 class StepResult(NamedTuple):
     loss: float      # the step's mean loss over all its targets, in all processes
     tokens: int      # the tokens that went through the model in the step, in all processes
@@ -391,8 +434,7 @@ def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, 
                 scaler.scale(loss * scale).backward()
             total += loss.detach()
     except torch.OutOfMemoryError:
-        raise CourseError(f"The GPU ran out of memory with batch_size={train_batches.batch_size}: lower batch_size "
-                          f"in the profile and raise grad_accum_steps to keep the tokens per step.") from None
+        raise BatchTooLarge(train_batches.batch_size) from None
     scaler.unscale_(optimizer)   # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
     scaler.step(optimizer)
@@ -404,31 +446,40 @@ def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, 
 
 
 @torch.no_grad()
-def evaluate(network, val_batches, batches: int, device, precision, bytes_per_token: float | None,
+def evaluate(network, val_batches, batches: int, device, precision, token_bytes: torch.Tensor | None = None,
              distributed: Distributed = Distributed()) -> dict:
-    """The validation loss over `batches` batches in all, and for pretraining bits per byte.
+    """The validation loss over `batches` batches in all, and with `token_bytes` bits per byte.
 
     Batch k of the validation windows (k < `batches`) is read by process k % world_size, as the
     loader numbers them: the same windows, and so the same loss and the same best.pt, on any
     number of processes. Each target weighs the same, as in `optimizer_step`.
+
+    Bits per byte counts the bytes of each target token (`token_bytes[id]`: 0 for the special
+    tokens, which stand for no text): the nats of the targets that are text, over ln 2, over
+    their bytes. It compares models with different tokenizers: a tokenizer with longer tokens
+    has fewer, harder targets, and the same text has the same bytes.
     """
     # the model inside DDP: processes may read a different number of batches, and DDP's forward
     # would wait for the others
     model = network.module if isinstance(network, DistributedDataParallel) else network
     model.eval()
-    loss_sum = weight = 0.0
+    loss_sum = weight = text_loss_sum = text_bytes = 0.0
     for _ in range(distributed.rank, batches, distributed.world_size):
         inputs, targets, loss_mask = val_batches.next_batch()
         with autocast(device, precision):
             logits, _ = model(inputs)
         loss_sum += summed_loss(logits, targets, loss_mask).item()
         weight += loss_weight(targets, loss_mask).item()
+        if token_bytes is not None:
+            target_bytes = token_bytes[targets]
+            text_loss_sum += summed_loss(logits, targets, (target_bytes > 0).float()).item()
+            text_bytes += target_bytes.sum().item()
     model.train()
-    loss_sum, weight = sum_over_processes([loss_sum, weight], distributed, device)
+    loss_sum, weight, text_loss_sum, text_bytes = sum_over_processes(
+        [loss_sum, weight, text_loss_sum, text_bytes], distributed, device)
     result = {"val_loss": loss_sum / max(weight, 1.0)}
-    if bytes_per_token:
-        # nats per token -> bits per token (/ ln 2) -> bits per byte (/ bytes per token)
-        result["val_bpb"] = result["val_loss"] / math.log(2) / bytes_per_token
+    if token_bytes is not None:
+        result["val_bpb"] = text_loss_sum / math.log(2) / max(text_bytes, 1.0)
     return result
 
 

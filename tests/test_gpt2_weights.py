@@ -124,7 +124,7 @@ def test_fine_tuning_runs_unchanged_on_gpt2(random_gpt2, tmp_path):
     questions = docs_questions(DOCS)
     prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
     profile = with_settings(PROFILES["gpt2"], {
-        "model.context_length": 64, "sft.batch_size": 4, "sft.grad_accum_steps": 1, "sft.max_steps": 6,
+        "model.context_length": 64, "sft.batch_size": 4, "sft.grad_accum_steps": 1, "sft.max_steps": 6, "sft.warmup_steps": 1,
         "sft.learning_rate": 1e-3, "sft.eval_interval": 2, "sft.eval_batches": 2,
         "start_from": str(folder)})
     result = finetune(profile, artifacts, progress=False)

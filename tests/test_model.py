@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from python_files.errors import CourseError
 from python_files.model import (GPT, GPTConfig, KVCache, flops_per_token, masked_cross_entropy, parameter_count,
                                 rotary_angles, rotate)
 
@@ -153,9 +154,9 @@ def test_zero_init_and_an_untied_head_are_two_settings_and_soft_capping_bounds_t
 
 
 def test_unknown_choices_are_refused_with_the_allowed_ones():
-    with pytest.raises(ValueError, match="norm='batchnorm' is not one of layernorm, rmsnorm"):
+    with pytest.raises(CourseError, match="norm='batchnorm' is not a valid value: it must be one of layernorm, rmsnorm"):
         modern(norm="batchnorm")
-    with pytest.raises(ValueError, match="even head size"):
+    with pytest.raises(CourseError, match="n_head=2 is not a valid value: rotary positions .* each head needs an even size"):
         GPTConfig(vocab_size=97, context_length=16, n_layer=1, n_head=2, n_embd=6, positions="rope")
 
 

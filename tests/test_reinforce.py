@@ -11,7 +11,7 @@ from python_files.chat import latest_chat_model
 from python_files.checkpoint import Checkpoints, copy_checkpoint, read_log
 from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig, masked_cross_entropy
-from python_files.profiles import PROFILES, with_settings
+from python_files.profiles import PROFILES, ReinforceConfig, with_settings
 from python_files.reinforce import SampledAnswers, answer_weights, reinforce, reward, weighted_batch
 from python_files.documentation import UNKNOWN_ANSWER, Question, docs_questions
 from python_files.sft_data import all_conversations, prepare_sft_data
@@ -99,8 +99,10 @@ def course(tmp_path_factory):
 
 def sampled(course, **settings):
     _, model, tokenizer, questions = course
-    return SampledAnswers(model, tokenizer, questions, **{"questions_per_batch": 4, "samples": 3,
-                                                          "method": "grpo", **settings})
+    shards = {key: settings.pop(key) for key in ("rank", "world_size") if key in settings}
+    config = ReinforceConfig(**{"max_steps": 1, "learning_rate": 1e-4, "warmup_steps": 0, "batch_size": 12,
+                                "samples": 3, "method": "grpo", **settings})
+    return SampledAnswers(model, tokenizer, questions, config, seed=0, **shards)
 
 
 def test_batch_k_is_sampled_again_after_a_seek_and_reported_per_kind(course):
@@ -123,10 +125,11 @@ def test_batch_k_is_the_same_whatever_the_number_of_processes(course):
 
 
 def test_each_batch_asks_about_both_kinds_of_objects(course):
-    batches = sampled(course, questions_per_batch=2)
+    batches = sampled(course, batch_size=6)
+    assert batches.questions_per_batch == 2
     assert all({q.known for q in batches.batch_questions(k)} == {True, False} for k in range(20))
-    with pytest.raises(CourseError, match="reinforce.questions_per_batch=1 must be at least 2"):
-        sampled(course, questions_per_batch=1)
+    with pytest.raises(CourseError, match="batch_size=3 is not a valid value: a batch asks at least two questions"):
+        sampled(course, batch_size=3)
 
 
 def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp_path):
@@ -134,7 +137,7 @@ def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp
     shutil.copytree(course[0].root, artifacts.root)
     profile = with_settings(PROFILES["ci"], {
         "model.context_length": 64, "reinforce.batch_size": 8, "reinforce.eval_batches": 1,
-        "reinforce.max_steps": 4, "reinforce.questions_per_batch": 2, "reinforce.samples": 3})
+        "reinforce.max_steps": 4, "reinforce.samples": 4})
     finetuned = Checkpoints(artifacts.checkpoints("sft")).best
     assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")
     result = reinforce(profile, artifacts, "cpu", progress=False)

@@ -45,7 +45,7 @@ def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=
     config = TrainConfig(**{"max_steps": max_steps, "learning_rate": 1e-2, "warmup_steps": 2,
                             "eval_interval": 4, "eval_batches": 2, **settings})
     result = train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=99), config,
-                   Checkpoints(folder), bytes_per_token=2.0, progress=False, trained_on=trained_on)
+                   Checkpoints(folder), token_bytes=torch.full((64,), 2), progress=False, trained_on=trained_on)
     return model, result
 
 
@@ -64,7 +64,7 @@ def test_warmup_stable_decay_holds_the_rate_then_decays_over_the_last_share():
     rates = [learning_rate_at(step, config) for step in range(101)]
     assert rates[9] == rates[50] == rates[70] == pytest.approx(1.0)
     assert rates[85] == pytest.approx(0.5) and rates[100] == pytest.approx(0.0)
-    with pytest.raises(CourseError, match="schedule='linear' is not one of cosine, wsd"):
+    with pytest.raises(CourseError, match="schedule='linear' is not a valid value: it must be one of cosine, wsd"):
         TrainConfig(1, 1.0, 0, schedule="linear")
 
 
@@ -90,7 +90,7 @@ def test_a_finished_run_is_not_taken_for_an_annealed_one(tmp_path):
     """Pretraining on token files with repeats, annealed on them; asked again without annealing,
     the finished run is refused instead of passing for a run of the other kind."""
     artifacts = tiny_artifacts(tmp_path, copies=2)
-    annealed = with_settings(PROFILES["ci"], {"pretrain.max_steps": 6, "pretrain.eval_interval": 3,
+    annealed = with_settings(PROFILES["ci"], {"pretrain.max_steps": 6, "pretrain.warmup_steps": 1, "pretrain.eval_interval": 3,
                                               "pretrain.eval_batches": 1, "pretrain.anneal_on_docs": True})
     assert pretrain(annealed, artifacts, torch.device("cpu"), progress=False).step == 6
     with pytest.raises(CourseError, match=r"other inputs or settings \(the annealing on the documentation; "
@@ -190,7 +190,7 @@ def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
     tiny_run(tmp_path, max_steps=4)
     other = GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, n_embd=16))
     with pytest.raises(CourseError, match=r"last.pt belongs to a run with other inputs or settings \(n_layer 1 -> 2"):
-        train(other, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+        train(other, RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=4, learning_rate=1e-2, warmup_steps=2, eval_interval=4, eval_batches=2),
               Checkpoints(tmp_path), progress=False)
 
@@ -225,7 +225,7 @@ def test_precision_follows_the_device_unless_set():
 
 def test_accumulation_must_split_evenly_over_the_processes(tmp_path):
     with pytest.raises(CourseError, match="grad_accum_steps=3 must be a multiple of the 2 processes"):
-        train(GPT(CONFIG), RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+        train(GPT(CONFIG), RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1, grad_accum_steps=3),
               Checkpoints(tmp_path), progress=False, distributed=Distributed(0, 0, 2))
 
@@ -236,8 +236,8 @@ def test_running_out_of_gpu_memory_names_the_setting_to_lower(tmp_path, monkeypa
 
     model = GPT(CONFIG)
     monkeypatch.setattr(model, "forward", out_of_memory)
-    with pytest.raises(CourseError, match="out of memory with batch_size=4: lower batch_size"):
-        train(model, RandomWindows(TOKENS, 16, 4), lambda: RandomWindows(TOKENS, 16, 4),
+    with pytest.raises(CourseError, match="out of memory with train.batch_size=4: lower train.batch_size"):
+        train(model, RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
               progress=False)
 
