@@ -78,7 +78,7 @@ def test_a_missing_model_gets_its_sentence_and_the_conversation_stays(course):
     _, models = course
     shown, conversation, _ = last(chat_turn(models, "Hello!", [], [], **SETTINGS))
     for choice, named in (("pretrain", "04_pretraining"), ("no/such/model.pt", "no/such/model.pt"),
-                          ("README.md", "not a model")):
+                          ("README.md", "README.md")):
         after = list(chat_turn(models, "Hi", shown, conversation, **{**SETTINGS, "choice": choice}))
         assert len(after) == 1 and after[0][:2] == (shown, conversation)
         assert after[0][2].endswith(".") and named in after[0][2]

@@ -1,0 +1,186 @@
+"""Settings that cannot lie: every numeric setting refuses what it cannot honour, one seed decides
+a run, and the commands' sentences for bad input and full disks."""
+
+import errno
+import io
+import typing
+from dataclasses import fields, replace
+
+import pytest
+import torch
+
+from python_files.errors import CourseError
+from python_files.model import GPT, GPTConfig
+from python_files.profiles import PROFILES, DataConfig, MixtureSource, TokenizerConfig, with_settings
+from python_files.seeds import generator_for, seed_for
+from python_files.settings import SettingError
+
+PROFILE = PROFILES["ci"]
+# where 0 is a real choice (none, no decay, no warmup), and the value above the valid range where
+# there is one; every numeric field must be in ZERO_MEANS_SOMETHING or refuse 0, and be in
+# TOO_LARGE or in NO_UPPER_BOUND: a new field added without a thought fails the test below
+ZERO_MEANS_SOMETHING = {"data.docs_copies", "data.fact_forms", "data.mixed_questions", "model.dropout",
+                        "warmup_steps", "min_lr_ratio", "weight_decay", "sample_interval", "seed"}
+TOO_LARGE = {"data.val_fraction": 1.0, "data.fact_forms": 99, "data.mixed_questions": 1.5,
+             "model.dropout": 1.0, "model.n_head": 3, "min_lr_ratio": 1.5, "weight_decay": 2.0,
+             "decay_fraction": 1.5, "warmup_steps": 10**9, "reinforce.samples": 5}
+NO_UPPER_BOUND = {"data.docs_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
+                  "tokenizer.train_bytes", "model.vocab_size", "model.context_length", "model.n_layer",
+                  "model.n_embd", "model.vocab_multiple", "model.logit_softcap", "max_steps", "learning_rate",
+                  "batch_size", "grad_accum_steps", "grad_clip", "eval_interval", "eval_batches",
+                  "sample_interval", "seed"}
+
+
+def numeric_settings() -> list[str]:
+    names = [f.name for f in fields(PROFILE) if f.name == "seed"]
+    for part in ("data", "tokenizer", "model", "pretrain", "sft", "reinforce"):
+        config = getattr(PROFILE, part)
+        hints = typing.get_type_hints(type(config))
+        names += [f"{part}.{f.name}" for f in fields(config) if typing.get_origin(hints[f.name]) is not tuple
+                  and {int, float} & set(typing.get_args(hints[f.name]) or [hints[f.name]])]
+    return names
+
+
+def short(name: str) -> str:
+    """The key of the tables above: a training setting's field name, the others' dotted name."""
+    part, _, field = name.partition(".")
+    return field if part in ("pretrain", "sft", "reinforce") and f"{part}.{field}" not in TOO_LARGE else name
+
+
+@pytest.mark.parametrize("name", numeric_settings())
+def test_every_numeric_setting_refuses_minus_one_zero_and_too_large_in_one_sentence(name):
+    key = short(name)
+    assert key in TOO_LARGE or key in NO_UPPER_BOUND, f"{name}: say what is too large for it"
+    values = [-1] + ([] if key in ZERO_MEANS_SOMETHING else [0]) + ([TOO_LARGE[key]] if key in TOO_LARGE else [])
+    for value in values:
+        with pytest.raises(SettingError) as refused:
+            with_settings(PROFILE, {name: value})
+        sentence = str(refused.value)
+        assert sentence.startswith(f"{name}={value!r} is not a valid value: ") and sentence.endswith("."), sentence
+        assert "\n" not in sentence
+    if key in ZERO_MEANS_SOMETHING:
+        with_settings(PROFILE, {name: 0})   # accepted
+
+
+def test_the_other_config_classes_check_their_fields_too():
+    with pytest.raises(SettingError, match="cap=0 is not a valid value: it must be at least 1"):
+        MixtureSource("dolly", 0)
+    with pytest.raises(SettingError, match="weight=0"):
+        MixtureSource("dolly", 10, weight=0)
+    with pytest.raises(SettingError, match="train_bytes=0"):
+        TokenizerConfig(bpe_train_bytes=10, train_bytes=0)
+    with pytest.raises(SettingError, match="val_fraction=0"):
+        DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0)
+
+
+def test_one_seed_decides_the_initial_weights_and_two_seeds_differ():
+    config = GPTConfig(vocab_size=64, context_length=16, n_layer=1, n_head=2, n_embd=16)
+    first, again, other = (GPT(config, generator_for(seed, "initial weights")) for seed in (7, 7, 8))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not torch.equal(first.wte.weight, other.wte.weight)
+    assert seed_for(7, "initial weights") != seed_for(7, "pretraining batches"), "a stream for each draw"
+
+
+def test_betas_are_set_as_a_pair(monkeypatch):
+    from python_files.profiles import active_profile
+    monkeypatch.setenv("LLM_PROFILE", "ci")
+    monkeypatch.setenv("LLM_SETTINGS", "sft.betas=(0.9, 0.99) seed=3")
+    profile = active_profile()
+    assert profile.sft.betas == (0.9, 0.99) and profile.seed == 3
+    for wrong in ("(0.9,1.0)", "(-0.1,0.9)", "(0.9,)"):
+        monkeypatch.setenv("LLM_SETTINGS", f"sft.betas={wrong}")
+        with pytest.raises(CourseError, match=r"LLM_SETTINGS: sft.betas=.* is not a valid value"):
+            active_profile()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_gets_a_sentence_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    from python_files import checkpoint
+
+    path = tmp_path / "checkpoints" / "pretrain" / "last.pt"
+    checkpoint.save_checkpoint(path, {"step": 1})
+    real_save = torch.save
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", lambda state, file: real_save(state, FullDisk()))
+    with pytest.raises(CourseError, match=r"Could not write last.pt in pretrain/ \(No space left on device; .* MB "
+                                          r"free on that disk\): free space there .* is kept as it was."):
+        checkpoint.save_checkpoint(path, {"step": 2})
+    monkeypatch.setattr(torch, "save", lambda state, file: (_ for _ in ()).throw(
+        RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")))
+    with pytest.raises(CourseError, match="Could not write last.pt in pretrain/ .*RuntimeError"):
+        checkpoint.save_checkpoint(path, {"step": 3})
+    monkeypatch.undo()
+    assert checkpoint.load_checkpoint(path)["step"] == 1, "the previous checkpoint survived, checksum and all"
+
+
+def test_export_refuses_a_model_setting_it_does_not_map(tmp_path):
+    from dataclasses import asdict, dataclass
+
+    from python_files.export import exported_architecture
+
+    @dataclass
+    class WithParallelBlocks(GPTConfig):
+        parallel_blocks: bool = False      # a made-up architecture switch
+
+    model = GPT(PROFILE.model)
+    assert exported_architecture(model) == "llama"
+    model.config = WithParallelBlocks(**asdict(PROFILE.model))
+    with pytest.raises(CourseError, match="Export does not know the model setting parallel_blocks"):
+        exported_architecture(model)
+
+
+def test_export_into_a_file_gets_a_sentence(tmp_path):
+    from python_files.export import check_folder
+
+    (tmp_path / "notes.txt").write_text("x")
+    for folder, says in ((tmp_path / "notes.txt", "it is a file"),
+                         (tmp_path / "notes.txt" / "model", "lies under notes.txt, which is a file")):
+        with pytest.raises(CourseError, match=says):
+            check_folder(folder)
+    check_folder(tmp_path / "new" / "model")   # a folder to make: fine
+
+
+def test_a_finished_run_whose_best_checkpoint_was_deleted_writes_it_again(tmp_path):
+    from test_train import tiny_run
+
+    from python_files.checkpoint import Checkpoints, load_checkpoint
+
+    tiny_run(tmp_path, max_steps=4)
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.best.unlink()
+    _, result = tiny_run(tmp_path, max_steps=4)
+    assert checkpoints.best.exists() and load_checkpoint(checkpoints.best)["step"] == 4
+    assert result.best_val_loss == pytest.approx(load_checkpoint(checkpoints.best)["best_val_loss"])
+
+
+def test_a_runs_folder_given_as_the_checkpoint_means_its_best_model(tmp_path):
+    from python_files.artifacts import Artifacts
+    from python_files.chat import checkpoint_path
+
+    artifacts = Artifacts(tmp_path / "ci", "artifacts/ci")
+    run = tmp_path / "my_run"
+    run.mkdir()
+    with pytest.raises(CourseError, match=r"The folder my_run/ holds no best.pt: name one of its checkpoints \(it has none\)"):
+        checkpoint_path(artifacts, str(run))
+    (run / "best.pt").write_bytes(b"")
+    assert checkpoint_path(artifacts, str(run)) == (run / "best.pt", "my_run/best.pt")
+    with pytest.raises(CourseError, match="There is no checkpoint at 'nowhere.pt'"):
+        checkpoint_path(artifacts, "nowhere.pt")
+
+
+def test_token_bytes_add_up_to_the_bytes_of_the_text_and_special_tokens_weigh_nothing():
+    from python_files.tokenizer import END_OF_TEXT, TextTokenizer, train_tokenizer
+
+    texts = ["def dumps(obj): return json text", "naïve café — 3.14 ≈ π", "x = [1, 2, 3]  # a list"] * 20
+    backend = train_tokenizer(texts, 300)
+    tokenizer = TextTokenizer.from_json(backend.to_str())
+    token_bytes = tokenizer.token_bytes()
+    for text in texts[:3]:
+        assert sum(token_bytes[i] for i in tokenizer.encode(text)) == len(text.encode("utf-8"))
+    assert token_bytes[tokenizer.special_id(END_OF_TEXT)] == 0
