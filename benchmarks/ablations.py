@@ -31,10 +31,12 @@ from benchmarks.machine import describe_machine
 from python_files.artifacts import Artifacts
 from python_files.device import default_device
 from python_files.loader import RandomWindows
-from python_files.model import GPT, GPT2_LAYOUT
+from python_files.model import GPT, GPT2_LAYOUT, summed_loss
 from python_files.pretrain import model_config
 from python_files.pretrain_data import open_tokens, read_pretrain_meta
 from python_files.profiles import MODERN_MODEL, MODERN_TRAINING, Profile, active_profile, with_settings
+from python_files.seeds import generator_for, seed_for
+from python_files.tokenizer import TextTokenizer
 from python_files.train import learning_rate_at, make_optimizer, optimizer_step
 
 GPT2 = {**{f"model.{key}": value for key, value in GPT2_LAYOUT.items()},
@@ -83,7 +85,7 @@ def variant(profile: Profile, changes: dict) -> Profile:
 def seconds_per_step(profile: Profile, train_tokens, vocab_size: int, device) -> float:
     """The variant's speed on this machine: the median of timed steps, after two warm-up ones
     (a median, because one step slowed by the system would otherwise cost a variant steps)."""
-    model, optimizer, config, batches = setup(profile, train_tokens, vocab_size, device, seed=0)
+    model, optimizer, config, batches = setup(profile, train_tokens, vocab_size, device, profile.seed)
     times = []
     for _ in range(2 + TIMING_STEPS):
         start = time.perf_counter()
@@ -98,28 +100,32 @@ def no_scaler(device) -> torch.amp.GradScaler:
 
 
 def setup(profile: Profile, train_tokens, vocab_size: int, device, seed: int, max_steps: int = 1):
-    torch.manual_seed(seed)
-    model = GPT(model_config(profile, vocab_size)).to(device)
+    model = GPT(model_config(profile, vocab_size), generator_for(seed, "initial weights")).to(device)
     config = dataclasses.replace(profile.pretrain, max_steps=max_steps,
                                  warmup_steps=min(profile.pretrain.warmup_steps, max_steps // 10 + 1),
                                  precision="fp32", compile=False)
-    batches = RandomWindows(train_tokens, profile.model.context_length, config.batch_size, device, seed=seed)
+    batches = RandomWindows(train_tokens, profile.model.context_length, config.batch_size, device,
+                            seed=seed_for(seed, "pretraining batches"))
     return model, make_optimizer(model, config, device), config, batches
 
 
 @torch.no_grad()
-def validation_bpb(model: GPT, val_tokens: np.ndarray, bytes_per_token: float, device) -> float:
-    """Bits per byte over every token of the validation split, in windows of the context length."""
+def validation_bpb(model: GPT, val_tokens: np.ndarray, token_bytes: torch.Tensor, device) -> float:
+    """Bits per byte over every token of the validation split, in windows of the context length,
+    each target counted with its own bytes (as train.evaluate counts them)."""
     model.eval()
     length = model.config.context_length
     windows = (len(val_tokens) - 1) // length
-    total = 0.0
+    nats = text_bytes = 0.0
     for first in range(0, windows, 16):
         rows = range(first, min(windows, first + 16))
         chunk = torch.stack([torch.from_numpy(val_tokens[i * length:(i + 1) * length + 1].astype(np.int64))
                              for i in rows]).to(device)
-        total += model(chunk[:, :-1], chunk[:, 1:])[1].item() * len(rows)
-    return total / windows / math.log(2) / bytes_per_token
+        targets = chunk[:, 1:]
+        target_bytes = token_bytes[targets]
+        nats += summed_loss(model(chunk[:, :-1])[0], targets, (target_bytes > 0).float()).item()
+        text_bytes += target_bytes.sum().item()
+    return nats / math.log(2) / text_bytes
 
 
 def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -> dict:
@@ -134,7 +140,7 @@ def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -
         loss = optimizer_step(model, optimizer, scaler, batches, 1, config.grad_clip, device, "fp32").loss
         if not math.isfinite(loss):
             return {"bpb": float("nan"), "steps": step, "seconds": time.perf_counter() - started}
-    return {"bpb": validation_bpb(model, data["val"], data["bytes_per_token"], device),
+    return {"bpb": validation_bpb(model, data["val"], data["token_bytes"], device),
             "steps": steps, "seconds": time.perf_counter() - started}
 
 
@@ -142,16 +148,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", choices=list(GROUPS), default="architecture")
     parser.add_argument("--seconds", type=float, default=150.0, help="training time per variant")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seed")
     parser.add_argument("--only", nargs="+", default=None, help="variant names to run (default: all)")
     args = parser.parse_args()
     profile = active_profile()
     device = default_device()
     artifacts = Artifacts.for_profile(profile.name)
     meta = read_pretrain_meta(artifacts)
+    tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
+    args.seeds = args.seeds or [profile.seed]
     val = meta["splits"]["val"]
     data = {"train": open_tokens(artifacts, "train", meta), "val": np.asarray(open_tokens(artifacts, "val", meta)),
-            "vocab_size": meta["vocab_size"], "bytes_per_token": val["bytes"] / val["tokens"]}
+            "vocab_size": meta["vocab_size"], "token_bytes": torch.tensor(tokenizer.token_bytes(), device=device)}
     variants = {name: changes for name, changes in GROUPS[args.group].items()
                 if args.only is None or name in args.only}
     print(f"{describe_machine(device)}\n{profile.summary()}\n{args.seconds:.0f} s of training per variant on {device.type}, "

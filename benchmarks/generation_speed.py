@@ -24,6 +24,7 @@ from python_files.model import GPT
 from python_files.profiles import PROFILES
 from python_files.reinforce import MAX_ANSWER_TOKENS
 from python_files.sampling import generate, generate_groups
+from python_files.seeds import generator_for
 
 
 def tokens_per_second(model: GPT, prompt: list[int], tokens: int, use_cache: bool) -> float:
@@ -32,10 +33,10 @@ def tokens_per_second(model: GPT, prompt: list[int], tokens: int, use_cache: boo
     return len(new) / (time.perf_counter() - start)
 
 
-def sampled_tokens_per_second(model: GPT, prompts: list[list[int]], group: int, batched: bool) -> float:
+def sampled_tokens_per_second(model: GPT, prompts: list[list[int]], group: int, batched: bool, seed: int) -> float:
     """Sampled tokens per second for `group` answers of MAX_ANSWER_TOKENS to each prompt (no stop
     token: all answers run to the end), all in one batch or one batch per prompt."""
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)
+    generator = generator_for(seed, "benchmark samples", next(model.parameters()).device)
     start = time.perf_counter()
     batches = [prompts] if batched else [[prompt] for prompt in prompts]
     answers = [answer for batch in batches
@@ -54,10 +55,10 @@ def main() -> None:
 
     profile = PROFILES[args.profile]
     device = default_device()
-    torch.manual_seed(0)
-    model = GPT(profile.model).to(device).eval()
+    model = GPT(profile.model, generator_for(profile.seed, "initial weights")).to(device).eval()
     tokens = min(args.tokens, profile.model.context_length - 16)
-    prompt = torch.randint(0, profile.model.vocab_size, (16,)).tolist()
+    prompts = generator_for(profile.seed, "benchmark prompts")     # random ids: only their number matters
+    prompt = torch.randint(0, profile.model.vocab_size, (16,), generator=prompts).tolist()
     generate(model, prompt, 8, temperature=0.0)   # warm-up: first calls allocate and load kernels
     print(describe_machine(device))
     print(f"profile {profile.name} on {device}: {model.num_parameters() / 1e6:.1f}M parameters")
@@ -66,17 +67,17 @@ def main() -> None:
     print(f"{tokens} new tokens after a 16-token prompt:")
     print(f"  without KV cache: {uncached:8.0f} tokens/s")
     print(f"  with KV cache:    {cached:8.0f} tokens/s   ({cached / uncached:.1f}x)")
-    question = torch.randint(0, profile.model.vocab_size, (40,)).tolist()
+    question = torch.randint(0, profile.model.vocab_size, (40,), generator=prompts).tolist()
     # the same answers, each sampled alone: the question asked `group` times, one answer each
-    one_by_one = sampled_tokens_per_second(model, [question] * args.group, 1, batched=False)
-    batched = sampled_tokens_per_second(model, [question], args.group, batched=True)
+    one_by_one = sampled_tokens_per_second(model, [question] * args.group, 1, batched=False, seed=profile.seed)
+    batched = sampled_tokens_per_second(model, [question], args.group, batched=True, seed=profile.seed)
     print(f"{args.group} sampled answers of {MAX_ANSWER_TOKENS} tokens to a 40-token question:")
     print(f"  one at a time:              {one_by_one:8.0f} tokens/s")
     print(f"  one batch, prompt shared:   {batched:8.0f} tokens/s   ({batched / one_by_one:.1f}x)")
     lengths = torch.linspace(30, 50, args.questions).round().int().tolist()
-    questions = [torch.randint(0, profile.model.vocab_size, (length,)).tolist() for length in lengths]
-    apart = sampled_tokens_per_second(model, questions, args.group, batched=False)
-    together = sampled_tokens_per_second(model, questions, args.group, batched=True)
+    questions = [torch.randint(0, profile.model.vocab_size, (length,), generator=prompts).tolist() for length in lengths]
+    apart = sampled_tokens_per_second(model, questions, args.group, batched=False, seed=profile.seed)
+    together = sampled_tokens_per_second(model, questions, args.group, batched=True, seed=profile.seed)
     print(f"{args.group} answers to each of {args.questions} questions of {lengths[0]} to {lengths[-1]} tokens:")
     print(f"  one question after another: {apart:8.0f} tokens/s")
     print(f"  one batch, left-padded:     {together:8.0f} tokens/s   ({together / apart:.1f}x)")

@@ -28,6 +28,7 @@ from python_files.model import GPT
 from python_files.muon import newton_schulz_format
 from python_files.profiles import PROFILES, active_profile
 from python_files.train import make_optimizer
+from python_files.seeds import generator_for
 
 VARIANTS = {"AdamW only": {"optimizer": "adamw"},
             "Muon, bf16 Newton-Schulz": {"optimizer": "muon", "newton_schulz": "bf16"},
@@ -35,11 +36,10 @@ VARIANTS = {"AdamW only": {"optimizer": "adamw"},
 
 
 def step_seconds(profile, device: torch.device, settings: dict, steps: int) -> float:
-    torch.manual_seed(0)
     config = profile.model
-    model = GPT(config).to(device)
+    model = GPT(config, generator_for(profile.seed, "initial weights")).to(device)
     train_config = dataclasses.replace(profile.pretrain, compile=False, **settings)
-    batches = SameBatch(config.vocab_size, train_config.batch_size, config.context_length, device)
+    batches = SameBatch(config.vocab_size, train_config.batch_size, config.context_length, device, profile.seed)
     return measure(model, make_optimizer(model, train_config, device), train_config, batches, steps,
                    device)["ms_per_step"] / 1e3
 

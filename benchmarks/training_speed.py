@@ -27,6 +27,7 @@ from python_files.loader import Batch
 from python_files.model import GPT, flops_per_token
 from python_files.profiles import PROFILES, active_profile, with_settings
 from python_files.train import TrainConfig, make_optimizer, optimizer_step, wrap_for_training
+from python_files.seeds import generator_for
 
 # dense tensor-core peaks: T4 fp16, A100 and H100 SXM bf16 (fp16 is the same on these)
 PEAK_FLOPS = {"T4": 65e12, "A100": 312e12, "H100": 989e12, "H200": 989e12}
@@ -35,8 +36,9 @@ PEAK_FLOPS = {"T4": 65e12, "A100": 312e12, "H100": 989e12, "H200": 989e12}
 class SameBatch:
     """A loader that returns one random batch forever: the benchmark measures compute only."""
 
-    def __init__(self, vocab_size, batch_size, context_length, device):
-        tokens = torch.randint(0, vocab_size, (batch_size, context_length + 1), device=device)
+    def __init__(self, vocab_size, batch_size, context_length, device, seed: int):
+        tokens = torch.randint(0, vocab_size, (batch_size, context_length + 1),
+                               generator=generator_for(seed, "benchmark batch")).to(device)
         self.batch, self.batch_size = Batch(tokens[:, :-1], tokens[:, 1:], None), batch_size
 
     def next_batch(self) -> Batch:
@@ -97,11 +99,11 @@ def main() -> None:
             ("optimized", optimized_config,
              dataclasses.replace(profile.pretrain, compile=compile_enabled(profile.pretrain.compile, device))),
             ("baseline", baseline_config, TrainConfig(1, 1e-4, 0, precision="fp32"))]:
-        torch.manual_seed(0)
-        model = GPT(config).to(device)
+        model = GPT(config, generator_for(profile.seed, "initial weights")).to(device)
         optimizer = make_optimizer(model, train_config, device) if name == "optimized" else \
             torch.optim.AdamW(model.parameters(), lr=1e-4, fused=False, foreach=False)
-        batches = SameBatch(config.vocab_size, profile.pretrain.batch_size, config.context_length, device)
+        batches = SameBatch(config.vocab_size, profile.pretrain.batch_size, config.context_length, device,
+                            profile.seed)
         runs[name] = measure(model, optimizer, train_config, batches, args.steps, device)
         del model, optimizer
 

@@ -88,3 +88,9 @@ def test_stage_02_writes_facts_and_conversations_to_training_and_counts_them(tok
     chats = [text for text in training if USER in text]
     assert len(chats) == len(conversations) and all(text.startswith(USER) and ASSISTANT in text for text in chats), \
         "in the chat format"
+
+
+def test_the_profiles_count_of_fact_forms_is_the_number_of_forms_written():
+    from python_files.profiles import FACT_FORM_COUNT
+
+    assert FACT_FORM_COUNT == len(FACT_FORMS), "data.fact_forms' upper bound follows the forms that exist"
