@@ -136,7 +136,7 @@ def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -
     started = time.perf_counter()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, config)
+            group["lr"] = learning_rate_at(step, config, group["peak_lr"])
         loss = optimizer_step(model, optimizer, scaler, batches, 1, config.grad_clip, device, "fp32").loss
         if not math.isfinite(loss):
             return {"bpb": float("nan"), "steps": step, "seconds": time.perf_counter() - started}

@@ -64,6 +64,7 @@ class TrainConfig:
     """The settings of one training run: what `train` does, step by step. Each states the values
     it takes (see settings.py); the run's seed is the profile's (`Profile.seed`)."""
     max_steps: int = setting(low=1)
+    # the peak rate of the blocks' matrices, and of every parameter not named below
     learning_rate: float = setting(low=0, above=True)
     warmup_steps: int = setting(low=0)           # at most max_steps
     batch_size: int = setting(16, low=1)         # sequences per forward pass on one device
@@ -84,6 +85,10 @@ class TrainConfig:
     newton_schulz: str = setting("auto", choices=("auto", *FORMATS))
     schedule: str = setting("cosine", choices=("cosine", "wsd"))   # "wsd": warmup, stable, then a
     decay_fraction: float = setting(0.3, low=0, high=1, above=True)   # linear decay over this share of the steps
+    # peak rates of their own (None: learning_rate), as nanochat gives each kind of parameter its
+    # own: the token (and position) embeddings, and an untied output head
+    embedding_learning_rate: float | None = setting(None, low=0, above=True, optional=True)
+    head_learning_rate: float | None = setting(None, low=0, above=True, optional=True)
 
     def __post_init__(self):
         check_settings(self)
@@ -91,18 +96,20 @@ class TrainConfig:
                 f"the warmup cannot be longer than the run's max_steps={self.max_steps}")
 
 
-def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Linear warmup from 0; then a cosine from learning_rate down to the floor at max_steps,
-    or (wsd) learning_rate until the last `decay_fraction` of the steps, then a line down to
-    the floor."""
+def learning_rate_at(step: int, config: TrainConfig, peak: float | None = None) -> float:
+    """Linear warmup from 0; then a cosine from the peak down to the floor at max_steps, or (wsd)
+    the peak until the last `decay_fraction` of the steps, then a line down to the floor. The
+    peak is `learning_rate`, or a parameter group's own (`peak`): every group follows the same
+    schedule, scaled to its peak."""
+    peak = config.learning_rate if peak is None else peak
     if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    floor = config.learning_rate * config.min_lr_ratio
+        return peak * (step + 1) / config.warmup_steps
+    floor = peak * config.min_lr_ratio
     if config.schedule == "wsd":
         remaining = min(1.0, (config.max_steps - step) / decay_steps(config))
-        return floor + (config.learning_rate - floor) * remaining
+        return floor + (peak - floor) * remaining
     progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-    return floor + 0.5 * (config.learning_rate - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def decay_steps(config: TrainConfig) -> int:
@@ -138,22 +145,49 @@ class Optimizers:
 
 
 def make_optimizer(model: GPT, config: TrainConfig, device: torch.device):
-    """AdamW with two groups: matrices decay, vectors (biases, norm gains) and the position
-    table do not. With `optimizer="muon"`, the blocks' weight matrices go to Muon instead."""
+    """AdamW with matrices that decay and vectors (biases, norm gains) and the position table that
+    do not; with `optimizer="muon"`, the blocks' weight matrices go to Muon instead. Parameters
+    of one optimizer with the same decay and peak rate share a group; each group keeps its peak
+    rate as "peak_lr", which the loop's schedule scales (see `peak_learning_rates`)."""
+    peaks = peak_learning_rates(model, config)
     muon = [p for n, p in model.named_parameters()
             if config.optimizer == "muon" and p.dim() == 2 and n.startswith("blocks.")]
     taken = {id(p) for p in muon}
     rest = [(n, p) for n, p in model.named_parameters() if id(p) not in taken]
-    groups = [{"params": [p for n, p in rest if p.dim() >= 2 and n != "wpe.weight"],
-               "weight_decay": config.weight_decay},
-              {"params": [p for n, p in rest if p.dim() < 2 or n == "wpe.weight"], "weight_decay": 0.0}]
+    decays = [(n, p) for n, p in rest if p.dim() >= 2 and n != "wpe.weight"]
+    keeps = [(n, p) for n, p in rest if p.dim() < 2 or n == "wpe.weight"]
+    groups = [group for named, decay in ((decays, config.weight_decay), (keeps, 0.0))
+              for group in groups_by_peak(named, peaks, weight_decay=decay)]
     # the fused kernel does the whole update in one launch on CUDA
     adamw = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas,
                               fused=device.type == "cuda")
     if not muon:
         return adamw
-    return Optimizers(Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
+    muon_groups = groups_by_peak([(n, p) for n, p in model.named_parameters() if id(p) in taken], peaks)
+    return Optimizers(Muon(muon_groups, lr=config.learning_rate, weight_decay=config.weight_decay,
                            newton_schulz_dtype=FORMATS[chosen_format(config.newton_schulz, device)]), adamw)
+
+
+def peak_learning_rates(model: GPT, config: TrainConfig) -> dict[str, float]:
+    """Each parameter's peak rate, by name: the embeddings' and an untied head's own where set,
+    `learning_rate` for the rest."""
+    embedding = config.embedding_learning_rate or config.learning_rate
+    if model.config.tied_head and config.head_learning_rate not in (None, embedding):
+        raise CourseError(f"head_learning_rate={config.head_learning_rate} cannot differ from the embedding's "
+                          f"rate ({embedding}): the head is the embedding's matrix (model.tied_head=True). Set "
+                          f"embedding_learning_rate instead, or untie the head (model.tied_head=False).")
+    head = config.head_learning_rate or embedding
+    return {name: embedding if name in ("wte.weight", "wpe.weight") else head if name == "lm_head.weight"
+            else config.learning_rate for name, _ in model.named_parameters()}
+
+
+def groups_by_peak(named_parameters, peaks: dict[str, float], **settings) -> list[dict]:
+    """Parameter groups of one optimizer: the parameters with the same peak rate together, in
+    the order they come (one group when every rate is the same)."""
+    by_peak: dict[float, list] = {}
+    for name, parameter in named_parameters:
+        by_peak.setdefault(peaks[name], []).append(parameter)
+    return [{"params": params, "lr": peak, "peak_lr": peak, **settings} for peak, params in by_peak.items()]
 
 
 @dataclass
@@ -201,6 +235,33 @@ class TrainingState:
             torch.cuda.set_rng_state(checkpoint["cuda_rng"])
 
 
+@dataclass
+class Run:
+    """What the loop works with besides the training state: the stage's settings and batches,
+    where it writes, and how it runs (device, number format, processes). `train` makes it."""
+    config: TrainConfig
+    train_batches: object                  # next_batch, seek, report, batch_size (see `train`)
+    val_batches: Callable                  # a fresh validation loader, the same windows every time
+    checkpoints: Checkpoints
+    device: torch.device
+    precision: str
+    distributed: Distributed
+    micro_steps: int                       # forward passes per optimizer step in this process
+    token_bytes: torch.Tensor | None = None
+    sample: Callable[[GPT], str] | None = None
+    progress: bool = True
+    log: object = None                     # the open log file (the writing process only)
+    stop: "StopRequest | None" = None
+
+    @property
+    def writer(self) -> bool:
+        return self.distributed.is_main
+
+    def evaluate(self, network) -> dict:
+        return evaluate(network, self.val_batches(), self.config.eval_batches, self.device, self.precision,
+                        self.token_bytes, self.distributed)
+
+
 def train(model: GPT, train_batches, val_batches_factory: Callable, config: TrainConfig,
           checkpoints: Checkpoints, token_bytes: torch.Tensor | None = None,
           sample: Callable[[GPT], str] | None = None, progress: bool = True,
@@ -223,15 +284,15 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     device = next(model.parameters()).device
     precision = precision_for(device, config.precision)
     config = replace(config, compile=compile_enabled(config.compile, device))
-    micro_steps = micro_steps_per_process(config.grad_accum_steps, distributed)
     use_fast_matmuls(device)
+    run = Run(config, train_batches, val_batches_factory, checkpoints, device, precision, distributed,
+              micro_steps_per_process(config.grad_accum_steps, distributed), token_bytes, sample, progress)
     state = TrainingState(model, make_optimizer(model, config, device),
                           torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
                           # the precision used, not "auto": resumed on another GPU, "auto" may mean another one
                           RunRecord.of(model.config, replace(config, precision=precision), trained_on))
-    writer = distributed.is_main
-    with exclusive(checkpoints.folder, shown(checkpoints.folder)) if writer else contextlib.nullcontext():
-        if writer:
+    with exclusive(checkpoints.folder, shown(checkpoints.folder)) if run.writer else contextlib.nullcontext():
+        if run.writer:
             remove_stale_temporaries(checkpoints.folder)   # what a save that was killed left
         resumable = load_resumable(checkpoints)
         if resumable is not None:
@@ -244,63 +305,52 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
         # runs on a copy of it, seeded by the run's seed (or restored from last.pt), and the
         # process's own is as it was when train() returns
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                open_log(checkpoints.log, state.step) if writer else contextlib.nullcontext() as log, \
-                StopRequest() as stop:
+                open_log(checkpoints.log, state.step) if run.writer else contextlib.nullcontext() as run.log, \
+                StopRequest() as run.stop:
             if resumable is None:
                 torch.manual_seed(seed_for(seed, f"{stage} dropout"))
             else:
                 state.restore_random_numbers(resumable[1])
             try:
-                return run_steps(state, network, train_batches, val_batches_factory, config, checkpoints,
-                                 log, stop, micro_steps, device, precision, token_bytes, sample,
-                                 progress, distributed)
+                return run_steps(state, network, run)
             except BatchTooLarge as error:
                 raise CourseError(f"The GPU ran out of memory with {stage}.batch_size={error.batch_size}: "
                                   f"lower {stage}.batch_size and raise {stage}.grad_accum_steps to keep "
                                   f"the tokens per step.") from None
 
 
-def run_steps(state: TrainingState, network, train_batches, val_batches_factory, config: TrainConfig,
-              checkpoints: Checkpoints, log, stop: "StopRequest", micro_steps: int, device, precision,
-              token_bytes, sample, progress: bool, distributed: Distributed) -> TrainResult:
+def run_steps(state: TrainingState, network, run: Run) -> TrainResult:
     """The loop itself: step, log, and every `eval_interval` steps evaluate and checkpoint."""
     from tqdm.auto import tqdm
 
-    writer = distributed.is_main
+    config, distributed, device = run.config, run.distributed, run.device
     bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step",
-               disable=not (progress and writer))
+               disable=not (run.progress and run.writer))
     started = last_report = time.perf_counter()
     tokens_since_report = 0
     if state.step >= config.max_steps and not math.isfinite(state.best_val_loss):
-        # a finished run whose best.pt is gone: its final model, evaluated, becomes best.pt
-        state.best_val_loss = evaluate(network, val_batches_factory(), config.eval_batches, device, precision,
-                                       token_bytes, distributed)["val_loss"]
-        if writer:
-            save_checkpoints(checkpoints, state, best=True)
-            bar.write(f"best.pt was missing: the final model of step {state.step} (validation loss "
-                      f"{state.best_val_loss:.3f}) is saved as best.pt.")
+        write_missing_best(state, network, run, bar)
     while state.step < config.max_steps:
-        lr = learning_rate_at(state.step, config)
         for group in state.optimizer.param_groups:
-            group["lr"] = lr
-        step = optimizer_step(network, state.optimizer, state.scaler, train_batches, micro_steps,
-                              config.grad_clip, device, precision, distributed)
+            group["lr"] = learning_rate_at(state.step, config, group["peak_lr"])
+        lr = learning_rate_at(state.step, config)
+        step = optimizer_step(network, state.optimizer, state.scaler, run.train_batches, run.micro_steps,
+                              config.grad_clip, device, run.precision, distributed)
         train_loss, tokens_since_report = step.loss, tokens_since_report + step.tokens
         if not math.isfinite(train_loss):
-            raise CourseError(non_finite_message(train_loss, state.step, checkpoints))
+            raise CourseError(non_finite_message(train_loss, state.step, run.checkpoints))
         state.step += 1
         record = {"step": state.step, "train_loss": train_loss, "lr": lr,
                   "seconds": round(time.perf_counter() - started, 2)}
         # what the batches measured while they were made (reinforcement: the answers' rewards)
         record.update({name: mean_over_processes(value, distributed, device)
-                       for name, value in train_batches.report().items()})
+                       for name, value in run.train_batches.report().items()})
         evaluating = state.step % config.eval_interval == 0 or state.step == config.max_steps
         if evaluating:
-            record.update(evaluate(network, val_batches_factory(), config.eval_batches, device,
-                                   precision, token_bytes, distributed))
+            record.update(run.evaluate(network))
             state.best_val_loss = min(state.best_val_loss, record["val_loss"])
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{record['val_loss']:.3f}")
-            if progress and writer:   # a line of text per evaluation: what a saved notebook shows
+            if run.progress and run.writer:   # a line of text per evaluation: what a saved notebook shows
                 now = time.perf_counter()
                 # the tokens that went through the model: reinforcement's batches are shorter
                 # than a window, and their length changes from step to step
@@ -308,26 +358,38 @@ def run_steps(state: TrainingState, network, train_batches, val_batches_factory,
                 bar.write(f"step {state.step:>6,} | train loss {train_loss:.3f} | val loss "
                           f"{record['val_loss']:.3f} | lr {lr:.2e} | {speed:,.0f} tokens/s")
                 last_report, tokens_since_report = now, 0
-        if writer and sample is not None and config.sample_interval and state.step % config.sample_interval == 0:
-            record["sample"] = sample(state.model)
+        if run.writer and run.sample is not None and config.sample_interval \
+                and state.step % config.sample_interval == 0:
+            record["sample"] = run.sample(state.model)
             bar.write(f"step {state.step}: {record['sample']!r}")
-        stopping = any_over_processes(stop.requested, distributed, device)
-        if writer:
+        stopping = any_over_processes(run.stop.requested, distributed, device)
+        if run.writer:
             # the log line first: a kill between the two leaves a log that is ahead of last.pt,
             # and resuming from last.pt drops the lines it will write again
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+            run.log.write(json.dumps(record) + "\n")
+            run.log.flush()
             if evaluating or stopping:
-                save_checkpoints(checkpoints, state, best=evaluating and record["val_loss"] == state.best_val_loss)
+                save_checkpoints(run.checkpoints, state,
+                                 best=evaluating and record["val_loss"] == state.best_val_loss)
         bar.update()
         if stopping and state.step < config.max_steps:
             wait_for_all(distributed)   # no process ends before the first one has saved
             bar.close()
             raise TrainingStopped(f"Training stopped at step {state.step} of {config.max_steps}, saved "
-                                  f"in {shown(checkpoints.last)}: run it again to resume from there.")
+                                  f"in {shown(run.checkpoints.last)}: run it again to resume from there.")
     bar.close()
     wait_for_all(distributed)   # no process leaves while the first one writes the last checkpoint
     return TrainResult(state.step, state.best_val_loss, time.perf_counter() - started)
+
+
+def write_missing_best(state: TrainingState, network, run: Run, bar) -> None:
+    """A finished run whose best.pt is gone: its final model, evaluated, becomes best.pt (so that
+    "run 04_pretraining first", said by the next stage, works when followed)."""
+    state.best_val_loss = run.evaluate(network)["val_loss"]
+    if run.writer:
+        save_checkpoints(run.checkpoints, state, best=True)
+        bar.write(f"best.pt was missing: the final model of step {state.step} (validation loss "
+                  f"{state.best_val_loss:.3f}) is saved as best.pt.")
 
 
 def non_finite_message(loss: float, step: int, checkpoints: Checkpoints) -> str:

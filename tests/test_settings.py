@@ -27,6 +27,7 @@ TOO_LARGE = {"data.val_fraction": 1.0, "data.fact_forms": 99, "data.mixed_questi
 NO_UPPER_BOUND = {"data.docs_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
                   "tokenizer.train_bytes", "model.vocab_size", "model.context_length", "model.n_layer",
                   "model.n_embd", "model.vocab_multiple", "model.logit_softcap", "max_steps", "learning_rate",
+                  "embedding_learning_rate", "head_learning_rate",
                   "batch_size", "grad_accum_steps", "grad_clip", "eval_interval", "eval_batches",
                   "sample_interval", "seed"}
 

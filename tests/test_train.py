@@ -315,3 +315,30 @@ def test_validation_reads_the_same_batches_on_any_number_of_processes(monkeypatc
     loader.next_batch = lambda: drawn.append(loader.next_index) or read()
     evaluate(GPT(CONFIG), loader, 5, torch.device("cpu"), "fp32", None, Distributed(rank=1, world_size=2))
     assert drawn == [1, 3]
+
+
+def test_parameter_groups_can_have_learning_rates_of_their_own():
+    """With one rate the groups are the decay groups; embeddings and an untied head can have their
+    own peak, and the schedule scales every group's peak by the same factor."""
+    model = GPT(replace(CONFIG, tied_head=False))
+    one_rate = make_optimizer(model, TrainConfig(10, 1e-3, 2), torch.device("cpu"))
+    assert [group["peak_lr"] for group in one_rate.param_groups] == [1e-3, 1e-3]
+    config = TrainConfig(10, 1e-3, 2, optimizer="muon", embedding_learning_rate=3e-3, head_learning_rate=5e-4)
+    optimizer = make_optimizer(model, config, torch.device("cpu"))
+    names = {id(p): n for n, p in model.named_parameters()}
+    peaks = {names[id(p)]: group["peak_lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert peaks["wte.weight"] == peaks["wpe.weight"] == 3e-3 and peaks["lm_head.weight"] == 5e-4
+    assert peaks["blocks.0.attn.qkv.weight"] == peaks["ln_f.bias"] == 1e-3
+    assert learning_rate_at(1, config, 3e-3) == pytest.approx(3 * learning_rate_at(1, config))
+    with pytest.raises(CourseError, match="the head is the embedding's matrix"):
+        make_optimizer(GPT(CONFIG), config, torch.device("cpu"))
+
+
+def test_train_follows_each_groups_own_rate(tmp_path):
+    tiny_run(tmp_path, max_steps=4, embedding_learning_rate=1e-1)
+    config = TrainConfig(4, 1e-2, 2)     # tiny_run's schedule: the last step is step 3
+    groups = load_checkpoint(Checkpoints(tmp_path).last)["optimizer"]["param_groups"]
+    rates = sorted((group["peak_lr"], group["lr"]) for group in groups)
+    assert rates[-1] == (1e-1, pytest.approx(learning_rate_at(3, config, 1e-1))), "the embedding's own peak"
+    assert rates[0] == (1e-2, pytest.approx(learning_rate_at(3, config))), "the others at learning_rate"
+    assert [r["lr"] for r in read_log(Checkpoints(tmp_path).log)][-1] == pytest.approx(learning_rate_at(3, config))
