@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from .corpus import PYTHON_DOCS
 from .device import default_device
 from .errors import CourseError
-from .model import GPTConfig
+from .model import GPTConfig, flops_per_token
 from .settings import SettingError, check_settings, require, setting
 from .tokenizer import SPECIAL_TOKENS
 from .train import TrainConfig
@@ -211,10 +211,27 @@ COLAB_MIXTURE = (
     MixtureSource("ultrachat", 10_000))
 GPU_MIXTURE = tuple(MixtureSource(m.name, m.cap * 5, m.weight) for m in COLAB_MIXTURE)
 
-# Fine-tuning and reinforcement start from a trained model: no weight decay (it would pull the
-# pretrained weights toward zero), warmup over a twentieth (a tenth) of the steps, and
-# reinforcement at a constant rate after it (its batches change with the model: no schedule to
-# anneal). Reinforcement is never compiled: its batches change length at every step.
+def fine_tuning(max_steps: int, learning_rate: float, batch_size: int, eval_batches: int,
+                grad_accum_steps: int = 1) -> TrainConfig:
+    """Fine-tuning's settings. It starts from a trained model: no weight decay (it would pull the
+    pretrained weights toward zero), warmup over a twentieth of the steps, and an evaluation
+    every eighth."""
+    return TrainConfig(max_steps=max_steps, learning_rate=learning_rate, warmup_steps=max(1, max_steps // 20),
+                       batch_size=batch_size, grad_accum_steps=grad_accum_steps, weight_decay=0.0,
+                       eval_interval=max(1, max_steps // 8), eval_batches=eval_batches)
+
+
+def reinforcement(max_steps: int, learning_rate: float, batch_size: int, eval_batches: int,
+                  grad_accum_steps: int = 1, samples: int = 8) -> ReinforceConfig:
+    """Reinforcement's settings: as fine-tuning's, with warmup over a tenth of the steps and a
+    constant rate after it (its batches change with the model: no schedule to anneal), an
+    evaluation every quarter, and never compiled (its batches change length at every step)."""
+    return ReinforceConfig(max_steps=max_steps, learning_rate=learning_rate, warmup_steps=max(1, max_steps // 10),
+                           batch_size=batch_size, samples=samples, grad_accum_steps=grad_accum_steps,
+                           weight_decay=0.0, min_lr_ratio=1.0, eval_interval=max(1, max_steps // 4),
+                           eval_batches=eval_batches, compile=False)
+
+
 PROFILES = {
     "ci": Profile(
         name="ci",
@@ -224,11 +241,8 @@ PROFILES = {
         model=GPTConfig(vocab_size=1024, context_length=128, n_layer=2, n_head=2, n_embd=64, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=150, learning_rate=1e-2, warmup_steps=10, batch_size=16,
                                 eval_interval=50, sample_interval=50, eval_batches=4, **MODERN_TRAINING),
-        sft=TrainConfig(max_steps=60, learning_rate=1e-3, warmup_steps=3, batch_size=16, weight_decay=0.0,
-                        eval_interval=7, eval_batches=4),
-        reinforce=ReinforceConfig(max_steps=4, learning_rate=1e-4, warmup_steps=1, batch_size=8, samples=4,
-                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=1, eval_batches=8,
-                                  compile=False)),
+        sft=fine_tuning(max_steps=60, learning_rate=1e-3, batch_size=16, eval_batches=4),
+        reinforce=reinforcement(max_steps=4, learning_rate=1e-4, batch_size=8, samples=4, eval_batches=8)),
     "cpu": Profile(
         name="cpu",
         data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, fact_forms=KNOWLEDGE_FORMS),
@@ -236,11 +250,8 @@ PROFILES = {
         model=GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=4, n_embd=192, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=800, learning_rate=4e-3, warmup_steps=50, batch_size=16,
                                 eval_interval=100, sample_interval=100, eval_batches=10, **MODERN_TRAINING),
-        sft=TrainConfig(max_steps=500, learning_rate=5e-4, warmup_steps=25, batch_size=16, weight_decay=0.0,
-                        eval_interval=62, eval_batches=10),
-        reinforce=ReinforceConfig(max_steps=240, learning_rate=5e-5, warmup_steps=24, batch_size=64, samples=8,
-                                  weight_decay=0.0, min_lr_ratio=1.0, eval_interval=60, eval_batches=3,
-                                  compile=False)),
+        sft=fine_tuning(max_steps=500, learning_rate=5e-4, batch_size=16, eval_batches=10),
+        reinforce=reinforcement(max_steps=240, learning_rate=5e-5, batch_size=64, eval_batches=3)),
     "colab": Profile(
         name="colab",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
@@ -250,11 +261,9 @@ PROFILES = {
         pretrain=PretrainConfig(max_steps=5000, learning_rate=6e-4, warmup_steps=200, batch_size=32,
                                 grad_accum_steps=4, eval_interval=250, sample_interval=250, eval_batches=50,
                                 sample_prompt="The most important thing about", **MODERN_TRAINING),
-        sft=TrainConfig(max_steps=2000, learning_rate=2e-4, warmup_steps=100, batch_size=32, grad_accum_steps=4,
-                        weight_decay=0.0, eval_interval=250, eval_batches=50),
-        reinforce=ReinforceConfig(max_steps=200, learning_rate=2e-5, warmup_steps=20, batch_size=32, samples=8,
-                                  grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
-                                  eval_batches=50, compile=False)),
+        sft=fine_tuning(max_steps=2000, learning_rate=2e-4, batch_size=32, grad_accum_steps=4, eval_batches=50),
+        reinforce=reinforcement(max_steps=200, learning_rate=2e-5, batch_size=32, grad_accum_steps=4,
+                                eval_batches=50)),
     "gpu": Profile(
         name="gpu",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
@@ -264,11 +273,9 @@ PROFILES = {
         pretrain=PretrainConfig(max_steps=10000, learning_rate=6e-4, warmup_steps=700, batch_size=32,
                                 grad_accum_steps=16, eval_interval=500, sample_interval=500, eval_batches=100,
                                 sample_prompt="The most important thing about", **MODERN_TRAINING),
-        sft=TrainConfig(max_steps=3000, learning_rate=1e-4, warmup_steps=150, batch_size=32, grad_accum_steps=16,
-                        weight_decay=0.0, eval_interval=375, eval_batches=100),
-        reinforce=ReinforceConfig(max_steps=400, learning_rate=1e-5, warmup_steps=40, batch_size=16, samples=8,
-                                  grad_accum_steps=16, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=100,
-                                  eval_batches=200, compile=False)),
+        sft=fine_tuning(max_steps=3000, learning_rate=1e-4, batch_size=32, grad_accum_steps=16, eval_batches=100),
+        reinforce=reinforcement(max_steps=400, learning_rate=1e-5, batch_size=16, grad_accum_steps=16,
+                                eval_batches=200)),
     # GPT-2's tokenizer (50,257 ids) with the 4 chat tokens, and GPT-2's own layout and sizes
     # (its config.json): nothing is pretrained or tokenized here, so it has no config for either
     "gpt2": Profile(
@@ -277,13 +284,48 @@ PROFILES = {
         tokenizer=None,
         model=GPTConfig(vocab_size=50_261, context_length=512, n_layer=12, n_head=12, n_embd=768, vocab_multiple=64),
         pretrain=None,
-        sft=TrainConfig(max_steps=1000, learning_rate=5e-5, warmup_steps=50, batch_size=16, grad_accum_steps=4,
-                        weight_decay=0.0, eval_interval=125, eval_batches=20),
-        reinforce=ReinforceConfig(max_steps=200, learning_rate=1e-5, warmup_steps=20, batch_size=32, samples=8,
-                                  grad_accum_steps=4, weight_decay=0.0, min_lr_ratio=1.0, eval_interval=50,
-                                  eval_batches=10, compile=False),
+        sft=fine_tuning(max_steps=1000, learning_rate=5e-5, batch_size=16, grad_accum_steps=4, eval_batches=20),
+        reinforce=reinforcement(max_steps=200, learning_rate=1e-5, batch_size=32, grad_accum_steps=4,
+                                eval_batches=10),
         start_from="gpt2"),
 }
+
+
+def derived(base: Profile, name: str, settings: dict[str, object], same_compute: bool = False) -> Profile:
+    """A profile that differs from `base` by `settings` (dotted names, as LLM_SETTINGS writes
+    them), under its own name (and so its own artifacts folder). A profile of 6 layers x 256 in
+    the cpu budget is one line::
+
+        derived(PROFILES["cpu"], "cpu-6x256", {"model.n_layer": 6, "model.n_embd": 256}, same_compute=True)
+
+    With `same_compute`, each training stage's steps (and its warmup, evaluations and samples)
+    are scaled so that it does as many FLOPs as the base's: by the ratio of FLOPs per step,
+    model.flops_per_token times the tokens of a step (6 x 256 costs 2.2 times 4 x 192 a token,
+    so it gets 360 pretraining steps instead of 800)."""
+    profile = replace(with_settings(base, settings), name=name)
+    if not same_compute:
+        return profile
+    scaled = {}
+    for part in TRAINING_PARTS:
+        if getattr(profile, part) is None:
+            continue
+        ratio = step_flops(base, part) / step_flops(profile, part)
+        config = getattr(profile, part)
+        for field in ("max_steps", "warmup_steps", "eval_interval", "sample_interval"):
+            if hasattr(config, field) and getattr(config, field):
+                scaled[f"{part}.{field}"] = max(1, round(getattr(config, field) * ratio))
+    return with_settings(profile, scaled)
+
+
+TRAINING_PARTS = ("pretrain", "sft", "reinforce")
+
+
+def step_flops(profile: Profile, part: str) -> float:
+    """The training FLOPs of one optimizer step of `part`, by the package's formula: per token
+    (model.flops_per_token) times the tokens of a step (full windows: an upper bound for
+    reinforcement, whose answers are shorter)."""
+    config = getattr(profile, part)
+    return flops_per_token(profile.model) * config.batch_size * config.grad_accum_steps * profile.model.context_length
 
 
 def default_profile_name() -> str:

@@ -181,3 +181,22 @@ def test_token_files_are_read_from_a_local_copy_when_asked(tmp_path, monkeypatch
     assert artifacts.open_array(path, np.uint16, 10, "02_pretrain_data").tolist() == list(range(10, 20))
     monkeypatch.delenv("LLM_LOCAL_COPIES")
     assert Path(artifacts.open_array(path, np.uint16, 10, "02_pretrain_data").filename) == path
+
+
+def test_a_profile_derived_in_one_line_keeps_the_base_budget_in_flops():
+    from python_files.model import flops_per_token
+    from python_files.profiles import derived
+
+    cpu = PROFILES["cpu"]
+    deeper = derived(cpu, "cpu-6x256", {"model.n_layer": 6, "model.n_embd": 256}, same_compute=True)
+    assert (deeper.name, deeper.model.n_layer, deeper.model.n_embd) == ("cpu-6x256", 6, 256)
+    assert deeper.data == cpu.data and deeper.pretrain.learning_rate == cpu.pretrain.learning_rate
+    ratio = flops_per_token(cpu.model) / flops_per_token(deeper.model)
+    assert 2.1 < 1 / ratio < 2.3, "6 x 256 costs about 2.2 times 4 x 192 per token"
+    for part in ("pretrain", "sft", "reinforce"):
+        before, after = getattr(cpu, part), getattr(deeper, part)
+        assert after.max_steps == round(before.max_steps * ratio)
+        assert after.max_steps * flops_per_token(deeper.model) == pytest.approx(
+            before.max_steps * flops_per_token(cpu.model), rel=0.01), "the same FLOPs as the base"
+        assert after.warmup_steps == max(1, round(before.warmup_steps * ratio))
+    assert derived(cpu, "cpu-6x256", {"model.n_layer": 6, "model.n_embd": 256}).pretrain.max_steps == 800
