@@ -76,10 +76,10 @@ def run_row(profile: Profile, artifacts: Artifacts, device) -> dict:
     """Stages 02, 04, 06 and 06b in the row's folder, and the figures of each model."""
     start = time.perf_counter()
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    documents, copies = pretraining_documents(profile.data, artifacts)
+    documents, copies = pretraining_documents(profile.data, artifacts, profile.seed)
     meta = prepare_pretraining_data(documents, tokenizer, artifacts, profile.data.corpus, profile.model.vocab_size,
                                     profile.data.val_fraction, profile.data.tokenize_workers, copies,
-                                    mixed_conversations(profile.data)).meta
+                                    mixed_conversations(profile.data, profile.seed), profile.seed).meta
     pretrain(profile, artifacts, device, progress=False)
     test = read_questions(artifacts, "test")
     read_in_pretraining = {document.name: document.text for document in question_documents(profile.data)

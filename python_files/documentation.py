@@ -22,9 +22,9 @@ from .corpus import PYTHON_DOCS, load_corpus
 from .document import Document
 from .errors import CourseError
 from .profiles import DataConfig
+from .seeds import seed_for
 
 SPLITS = ("train", "val", "test")
-SPLIT_SEED = 5
 QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name} for?",
                       "Tell me about {name}.", "What is the purpose of {name}?",
                       "Can you describe {name}?"]
@@ -150,7 +150,7 @@ def made_up_names(real_names: set[str], count: int, seed: int) -> list[str]:
     - a real name one edit away: ``json.dumsp`` (letters swapped, dropped or doubled), which
       a model that answers by resemblance gets wrong.
     """
-    rng = random.Random(seed)
+    rng = random.Random(seed_for(seed, "made-up names"))
     shapes = made_up_shapes(real_names)
     names: set[str] = set()
     for attempt in range(100 * count):   # the shapes take turns; one that runs dry is skipped
@@ -199,21 +199,19 @@ def one_edit(word: str, rng: random.Random) -> str:
     return word[:i] + word[i] + word[i:]
 
 
-def split_names(names: list[str], val_fraction: float, test_fraction: float,
-                seed: int = SPLIT_SEED) -> dict[str, list[str]]:
+def split_names(names: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[str]]:
     """A seeded split by object, so that all questions about one object are in one split."""
     shuffled = sorted(names)
-    random.Random(seed).shuffle(shuffled)
+    random.Random(seed_for(seed, "question split")).shuffle(shuffled)
     n_test = max(1, round(len(names) * test_fraction))
     n_val = max(1, round(len(names) * val_fraction))
     return {"test": shuffled[:n_test], "val": shuffled[n_test:n_test + n_val],
             "train": shuffled[n_test + n_val:]}
 
 
-def docs_questions(documents: list[Document], questions_per_object: int = 2,
+def docs_questions(documents: list[Document], seed: int, questions_per_object: int = 2,
                    unknown_share: float = UNKNOWN_SHARE, val_fraction: float = 0.05,
-                   test_fraction: float = 0.05, made_up_in_test: int = 120,
-                   seed: int = SPLIT_SEED) -> dict[str, list[Question]]:
+                   test_fraction: float = 0.05, made_up_in_test: int = 120) -> dict[str, list[Question]]:
     """Questions about documented objects and about made-up ones, split by object.
 
     `unknown_share` of the documented objects' count in made-up names go to training and
@@ -225,7 +223,7 @@ def docs_questions(documents: list[Document], questions_per_object: int = 2,
         raise CourseError("The corpus has no documented Python objects to ask about: the offline "
                           "SFT set needs LLM_CORPUS=python-docs.")
     unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)) + made_up_in_test, seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed_for(seed, "question templates"))
     questions: dict[str, list[Question]] = {}
     known_split = split_names(list(summaries), val_fraction, test_fraction, seed)
     unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed)
@@ -262,9 +260,9 @@ def as_messages(question: Question, greeting: tuple[str, str] | None = None) -> 
     return messages
 
 
-def own_conversations(questions: dict[str, list[Question]], seed: int = SPLIT_SEED) -> dict[str, list[Conversation]]:
+def own_conversations(questions: dict[str, list[Question]], seed: int) -> dict[str, list[Conversation]]:
     """The docs questions of each split, some after a greeting, and the small talk (train)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed_for(seed, "greetings"))
     greetings = [(phrasing, SMALL_TALK[0][1]) for phrasing in SMALL_TALK[0][0]]
     conversations = {
         split: [Conversation(as_messages(q, rng.choice(greetings) if rng.random() < GREETED_SHARE else None),
@@ -288,15 +286,14 @@ def question_documents(data: DataConfig) -> list[Document]:
 
 # --- for pretraining: questions mixed in, and facts in other forms -----------------------------
 
-def pretraining_conversations(documents: list[Document], share: float,
-                              seed: int = SPLIT_SEED) -> list[Conversation]:
+def pretraining_conversations(documents: list[Document], share: float, seed: int) -> list[Conversation]:
     """A `share` (0 to 1) of the fine-tuning conversations of the training split, for pretraining
     to read ("mixed training"): questions about training objects and made-up names, and small
     talk. Never a question about an object of the validation or test split."""
     if not 0 <= share <= 1:
         raise CourseError(f"data.mixed_questions={share} is not a share: use a number from 0 to 1.")
-    conversations = own_conversations(docs_questions(documents), seed)["train"]
-    return random.Random(seed).sample(conversations, round(share * len(conversations)))
+    conversations = own_conversations(docs_questions(documents, seed), seed)["train"]
+    return random.Random(seed_for(seed, "mixed questions")).sample(conversations, round(share * len(conversations)))
 
 
 @dataclass(frozen=True)
@@ -358,8 +355,8 @@ FACT_FORMS = (name_first, name_last, module_named, sentences_reordered, with_sig
 FACTS_SOURCE = "python-docs facts"
 
 
-def fact_documents(documents: list[Document], forms: int, exclude: set[str] = frozenset(),
-                   seed: int = SPLIT_SEED) -> list[Document]:
+def fact_documents(documents: list[Document], forms: int, seed: int,
+                   exclude: set[str] = frozenset()) -> list[Document]:
     """Each documented object's facts written in up to `forms` of `FACT_FORMS` (chosen at random
     per object, seeded), one document each, all shuffled so that two forms of one object are
     seldom in one training window; none for the objects named in `exclude`. Facts only: never a
@@ -367,7 +364,7 @@ def fact_documents(documents: list[Document], forms: int, exclude: set[str] = fr
     if forms < 0 or forms > len(FACT_FORMS):
         raise CourseError(f"data.fact_forms={forms}: choose from 0 (none) to {len(FACT_FORMS)}.")
     modules = {document.name for document in documents if document.text.startswith("Module ")}
-    rng = random.Random(seed)
+    rng = random.Random(seed_for(seed, "fact forms"))
     written = []
     for document in documents:
         facts = facts_of(document, modules)

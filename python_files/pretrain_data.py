@@ -53,16 +53,16 @@ QUESTIONS_SOURCE = "fine-tuning conversations"
 TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, FACTS_SOURCE, QUESTIONS_SOURCE}
 
 
-def pretraining_documents(data: DataConfig, artifacts: Artifacts) -> tuple[Iterator[Document], dict[str, int]]:
+def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> tuple[Iterator[Document], dict[str, int]]:
     """The profile's corpus as a stream (read once, as it comes), and the `train_copies` to
     write it with: with `data.docs_copies`, the Python documentation's training documents
     are written that many times. A corpus without it, such as FineWeb-Edu, would leave the
     model unread on what the questions of notebooks 05-07 are about, so it comes first there;
     `python-docs+packages` holds it already, and the copies weigh it against the packages'
-    (with `python-docs` they are just more passes)."""
+    (with `python-docs` they are just more passes). `seed` is the run's: it picks the facts' forms."""
     documents = stream_corpus(data.corpus, data.corpus_max_bytes, cache_folder=artifacts.corpus_cache(data.corpus))
     if data.fact_forms:
-        documents = itertools.chain(documents, augmented_facts(data))
+        documents = itertools.chain(documents, augmented_facts(data, seed))
     if not data.docs_copies:
         return documents, {}
     if data.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
@@ -70,20 +70,21 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts) -> tuple[Itera
     return documents, {PYTHON_DOCS: data.docs_copies}
 
 
-def augmented_facts(data: DataConfig) -> list[Document]:
+def augmented_facts(data: DataConfig, seed: int) -> list[Document]:
     """The facts of the documented objects in `data.fact_forms` other forms, except those of
     objects whose document goes to validation: validation measures text the model never read."""
     documents = question_documents(data)
     held_out = {document.name for document in documents if goes_to_validation(document, data.val_fraction)}
-    return fact_documents(documents, data.fact_forms, exclude=held_out)
+    return fact_documents(documents, data.fact_forms, seed, exclude=held_out)
 
 
-def mixed_conversations(data: DataConfig) -> list[list[dict]]:
+def mixed_conversations(data: DataConfig, seed: int) -> list[list[dict]]:
     """The fine-tuning conversations pretraining reads (`data.mixed_questions` of the training
-    split's), as lists of messages."""
+    split's, the split the run's `seed` draws: stage 05 must draw the same, see
+    sft_data.check_same_split), as lists of messages."""
     if not data.mixed_questions:
         return []
-    return [c.messages for c in pretraining_conversations(question_documents(data), data.mixed_questions)]
+    return [c.messages for c in pretraining_conversations(question_documents(data), data.mixed_questions, seed)]
 
 
 # --- cleaning and hashing --------------------------------------------------------------------
@@ -335,14 +336,15 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
                              artifacts: Artifacts, corpus: str, expected_vocab_size: int,
                              val_fraction: float, workers: int | None = None,
                              train_copies: dict[str, int] | None = None,
-                             conversations: list[list[dict]] = ()) -> PretrainData:
+                             conversations: list[list[dict]] = (), questions_seed: int | None = None) -> PretrainData:
     """Clean, split, tokenize and write the token files and meta.json of stage 02.
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
     `train_copies` names sources whose training documents are written several times (the
     Python documentation mixed into a hub corpus: see DataConfig.docs_copies).
     `conversations` (lists of messages) are written to training in the chat format, special
-    tokens and all (mixed training: see DataConfig.mixed_questions).
+    tokens and all (mixed training: see DataConfig.mixed_questions); `questions_seed` is the seed
+    that split their questions, recorded so that stage 05 splits them the same way.
     """
     if any(copies < 1 for copies in (train_copies or {}).values()):
         raise CourseError(f"train_copies={train_copies} asks for fewer than one copy: use 1 or more.")
@@ -353,13 +355,13 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
     with exclusive(artifacts.pretrain_dir, artifacts.show(artifacts.pretrain_dir)):
         remove_stale_temporaries(artifacts.pretrain_dir)   # left by a run that was killed
         return write_pretraining_data(documents, tokenizer, artifacts, corpus, val_fraction,
-                                      dtype, workers, train_copies or {}, conversations)
+                                      dtype, workers, train_copies or {}, conversations, questions_seed)
 
 
 def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer, artifacts: Artifacts,
                            corpus: str, val_fraction: float, dtype: np.dtype,
                            workers: int | None, train_copies: dict[str, int],
-                           conversations: list[list[dict]] = ()) -> PretrainData:
+                           conversations: list[list[dict]] = (), questions_seed: int | None = None) -> PretrainData:
     from tqdm.auto import tqdm
 
     with new_token_files(artifacts) as writers, \
@@ -382,6 +384,7 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
             "dropped": {"empty": router.empty, "duplicates": router.duplicates},
             "train_copies": train_copies, "copies_written": router.copies_written,
             "repeats_start_token": router.repeats_start,
+            **({"questions_seed": questions_seed} if conversations else {}),
             "train_tokens_by_source": dict(router.train_tokens),
             "splits": {split: {"documents": len(writer.lengths), "tokens": writer.tokens,
                                "bytes": writer.bytes} for split, writer in writers.items()}}

@@ -36,7 +36,7 @@ HUB_VAL_EVERY = 20      # every 20th conversation kept from a hub source goes to
 OWN_SOURCE_LICENSES = {PYTHON_DOCS: "PSF License (Python's documentation)", "course": "written for this course"}
 
 
-def all_conversations(questions: dict[str, list[Question]], mixture: tuple[MixtureSource, ...] = (),
+def all_conversations(questions: dict[str, list[Question]], seed: int, mixture: tuple[MixtureSource, ...] = (),
                       data_files: dict[str, str] | None = None) -> tuple[dict[str, list[Conversation]], dict]:
     """The docs questions of each split, the course conversations (train), and the hub mixture.
 
@@ -47,7 +47,7 @@ def all_conversations(questions: dict[str, list[Question]], mixture: tuple[Mixtu
     scores. Returns the splits and, per hub source, what happened to its rows.
     `data_files` reads sources from local files instead of the hub (the tests' fixtures).
     """
-    conversations = own_conversations(questions)
+    conversations = own_conversations(questions, seed)
     seen: set[str] = {conversation_key(c.messages) for split in conversations.values() for c in split}
     report = {}
     for entry in sources_in_use(mixture):
@@ -155,20 +155,34 @@ def write_array(path, array: np.ndarray) -> None:
 
 def prepare_sft_data(conversations: dict[str, list[Conversation]], questions: dict[str, list[Question]],
                      tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
-                     mixture_report: dict | None = None) -> dict:
+                     mixture_report: dict | None = None, seed: int | None = None) -> dict:
     """Write the token, mask and start files of every split, the questions, and meta.json.
 
     meta.json lists every source of the training split with its share of the conversations
-    (and, for hub sources, rows read, duplicates dropped, weight and license).
+    (and, for hub sources, rows read, duplicates dropped, weight and license). `seed` is the one
+    that split the questions (docs_questions): where pretraining read some of them (mixed
+    training), it must be the seed that split those, or held-out questions would have been read.
     """
     if artifacts.pretrain_meta.exists():   # the ids must be those the pretrained model learned
-        check_made_with(tokenizer, read_pretrain_meta(artifacts), "pretraining token files in pretrain/",
+        pretrain_meta = read_pretrain_meta(artifacts)
+        check_made_with(tokenizer, pretrain_meta, "pretraining token files in pretrain/",
                         "02_pretrain_data (and 04_pretraining)")
+        check_same_split(pretrain_meta, seed)
     with exclusive(artifacts.sft_dir, artifacts.show(artifacts.sft_dir)):
         remove_stale_temporaries(artifacts.sft_dir)   # left by a run that was killed
         artifacts.sft_meta.unlink(missing_ok=True)    # the old files are being replaced
         return write_sft_data(conversations, questions, tokenizer, artifacts, context_length,
                               mixture_report or {})
+
+
+def check_same_split(pretrain_meta: dict, seed: int | None) -> None:
+    """One sentence when pretraining read fine-tuning questions of a split drawn by another seed."""
+    written_with = pretrain_meta.get("questions_seed")
+    if written_with is not None and written_with != seed:
+        raise CourseError(f"Pretraining read fine-tuning questions split with seed={written_with}, and these "
+                          f"questions are split with seed={seed}: some held-out questions may have been read. "
+                          f"Set seed={written_with} (LLM_SETTINGS), or run 02_pretrain_data and 04_pretraining "
+                          f"again with this seed.")
 
 
 def write_sft_data(conversations: dict[str, list[Conversation]], questions: dict[str, list[Question]],

@@ -95,8 +95,8 @@ def test_an_empty_or_cut_token_file_gets_one_sentence(course, keep_bytes, tmp_pa
 
 
 def sft_files(tokenizer: TextTokenizer, artifacts: Artifacts) -> dict:
-    questions = docs_questions(DOCS)
-    return prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
+    questions = docs_questions(DOCS, seed=0)
+    return prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
 
 
 def test_a_missing_conversation_starts_file_is_named(course, tmp_path):

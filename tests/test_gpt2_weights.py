@@ -121,8 +121,8 @@ def test_fine_tuning_runs_unchanged_on_gpt2(random_gpt2, tmp_path):
     assert start_from_gpt2(folder, artifacts).sha256 == tokenizer.sha256
     assert (pretrained.stat().st_mtime_ns, artifacts.tokenizer.stat().st_mtime_ns) == written, \
         "a second call writes nothing: fine-tuning can resume"
-    questions = docs_questions(DOCS)
-    prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
+    questions = docs_questions(DOCS, seed=0)
+    prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
     profile = with_settings(PROFILES["gpt2"], {
         "model.context_length": 64, "sft.batch_size": 4, "sft.grad_accum_steps": 1, "sft.max_steps": 6, "sft.warmup_steps": 1,
         "sft.learning_rate": 1e-3, "sft.eval_interval": 2, "sft.eval_batches": 2,

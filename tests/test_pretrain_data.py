@@ -141,9 +141,9 @@ def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     book.write_text("A chapter of a book.\n\nAnother paragraph.", encoding="utf-8")
     artifacts = Artifacts(tmp_path / "a", "a")
     mixed = replace(PROFILES["colab"].data, corpus=str(book), corpus_max_bytes=None)
-    documents, train_copies = pretraining_documents(mixed, artifacts)
+    documents, train_copies = pretraining_documents(mixed, artifacts, 0)
     assert next(documents).source == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies}
-    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts)
+    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts, 0)
     assert [d.source for d in documents] == [book.name] and train_copies == {}
 
 
@@ -153,11 +153,11 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
     data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, fact_forms=0)
-    documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"))
+    documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
-    documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"))
+    documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus, "never added to itself"
-    documents, _ = pretraining_documents(replace(data, corpus="book.txt"), Artifacts(tmp_path, "a"))
+    documents, _ = pretraining_documents(replace(data, corpus="book.txt"), Artifacts(tmp_path, "a"), 0)
     assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
 
 

@@ -92,8 +92,8 @@ def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("reinforce")
     artifacts = tiny_artifacts(root)
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    questions = docs_questions(DOCS)
-    prepare_sft_data(all_conversations(questions)[0], questions, tokenizer, artifacts, 64)
+    questions = docs_questions(DOCS, seed=0)
+    prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
     return artifacts, tiny_fine_tuned_model(artifacts), tokenizer, questions["train"]
 
 

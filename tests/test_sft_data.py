@@ -42,7 +42,7 @@ def test_the_summary_is_the_first_sentence_after_the_heading():
 
 
 def test_questions_are_split_by_object_and_made_up_objects_do_not_exist():
-    questions = docs_questions(DOCS, questions_per_object=2)
+    questions = docs_questions(DOCS, seed=0, questions_per_object=2)
     names = {split: {q.name for q in qs if q.known} for split, qs in questions.items()}
     assert not names["train"] & names["test"] and not names["train"] & names["val"]
     assert len(names["test"]) == 10   # 5% of the 200 documented objects with a summary
@@ -96,8 +96,8 @@ def test_follow_ups_come_from_the_rest_of_the_docstring():
 
 def test_own_conversations_hold_follow_ups_greetings_and_small_talk():
     questions = docs_questions([doc(f"mod{i % 7}.function_{i}", f"Return the value number {i}. It is an int.")
-                                for i in range(400)])
-    conversations = own_conversations(questions)
+                                for i in range(400)], seed=0)
+    conversations = own_conversations(questions, 0)
     train = [c.messages for c in conversations["train"]]
     assert any(len(m) == 4 and m[2]["content"] in ("Tell me more.", "Can you say more about it?",
                "What else should I know about it?", "Go on.", "Anything else?") and m[3]["content"] ==
@@ -112,13 +112,13 @@ def test_own_conversations_hold_follow_ups_greetings_and_small_talk():
 
 def test_the_offline_set_needs_the_python_documentation():
     with pytest.raises(CourseError, match="LLM_CORPUS=python-docs"):
-        docs_questions([Document("book.txt#0", "Once upon a time.", "book.txt")])
+        docs_questions([Document("book.txt#0", "Once upon a time.", "book.txt")], seed=0)
 
 
 def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
-    questions = docs_questions(DOCS)
-    conversations, _ = all_conversations(questions)
+    questions = docs_questions(DOCS, seed=0)
+    conversations, _ = all_conversations(questions, 0)
     long_one = Conversation([{"role": "user", "content": "word " * 400},
                              {"role": "assistant", "content": "ok"}], "test")
     conversations["val"].append(long_one)
@@ -140,7 +140,7 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
 
 def test_an_unknown_hub_source_is_named():
     with pytest.raises(CourseError, match="Unknown SFT source 'wikipedia'"):
-        all_conversations(docs_questions(DOCS), (MixtureSource("wikipedia", 5),))
+        all_conversations(docs_questions(DOCS, seed=0), 0, (MixtureSource("wikipedia", 5),))
 
 
 def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_path):
@@ -152,9 +152,9 @@ def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_pa
     dolly = tmp_path / "dolly.jsonl"
     dolly.write_text(json.dumps({"instruction": "Question 5?", "context": "", "response": "Answer 5.",
                                  "category": "open_qa"}) + "\n")   # the same as an alpaca row
-    questions = docs_questions(DOCS)
+    questions = docs_questions(DOCS, seed=0)
     mixture = (MixtureSource("alpaca", cap=32, weight=1.5), MixtureSource("dolly", cap=10))
-    conversations, report = all_conversations(questions, mixture,
+    conversations, report = all_conversations(questions, 0, mixture,
                                                data_files={"alpaca": str(alpaca), "dolly": str(dolly)})
     assert report["alpaca"]["read"] == 32 and report["alpaca"]["duplicates"] == 2
     assert report["dolly"] == {"read": 1, "duplicates": 1, "weight": 1.0, "license": "CC BY-SA 3.0"}
@@ -183,8 +183,8 @@ def test_gated_sources_are_left_out_unless_opted_in(monkeypatch, tokenizer):
     files = {name: str(Path(__file__).parent / "fixtures" / "sft" / f"{name}.jsonl") for name in ("gsm8k", "lima")}
     monkeypatch.delenv("LLM_GATED_SOURCES", raising=False)
     assert list(mixture_plan(mixture, own_conversations=10)) == ["gsm8k"]
-    assert list(all_conversations(docs_questions(DOCS), mixture, files)[1]) == ["gsm8k"]
+    assert list(all_conversations(docs_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k"]
     assert left_out(mixture).endswith("set LLM_GATED_SOURCES=lima): lima")
     monkeypatch.setenv("LLM_GATED_SOURCES", "lima")
-    assert list(all_conversations(docs_questions(DOCS), mixture, files)[1]) == ["gsm8k", "lima"]
+    assert list(all_conversations(docs_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k", "lima"]
     assert left_out(mixture) == ""
