@@ -91,8 +91,9 @@ def render_prompt(messages: list[dict], tokenizer: TextTokenizer) -> list[int]:
 
 def reply(model, tokenizer: TextTokenizer, messages: list[dict], max_new_tokens: int = 100,
           temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
-          seed: int | None = 0) -> str:
-    """The model's next assistant turn after `messages` (greedy unless a temperature is given)."""
+          seed: int | None = None) -> str:
+    """The model's next assistant turn after `messages` (greedy unless a temperature is given;
+    sampled, with `seed` for the same draws every time)."""
     end_of_turn = tokenizer.special_id(END_OF_TURN)
     new = generate(model, render_prompt(messages, tokenizer), max_new_tokens, temperature, top_k,
                    top_p, stop_ids={end_of_turn}, seed=seed)
@@ -123,7 +124,9 @@ class ChatSession:
     When the history plus room for an answer no longer fits, the oldest turns are dropped
     (the system message, if any, is kept): the model forgets the start of a long chat. A
     message too long to fit even alone is refused with one sentence, and the history is left
-    as it was. Sampling settings (`temperature`, `top_k`, `top_p`, `seed`) default to greedy.
+    as it was. Sampling settings (`temperature`, `top_k`, `top_p`, `seed`) default to greedy; with
+    a `seed`, every answer is drawn from a generator seeded anew by it (the same question and
+    settings, the same answer).
     """
 
     def __init__(self, model, tokenizer: TextTokenizer, system: str | None = None,
@@ -132,7 +135,7 @@ class ChatSession:
         self.system = [{"role": "system", "content": system}] if system else []
         self.history: list[dict] = []
         self.max_new_tokens = max_new_tokens
-        self.sampling = {"temperature": 0.0, "seed": 0, **sampling}
+        self.sampling = {"temperature": 0.0, **sampling}
 
     def ask(self, text: str) -> str:
         return "".join(self.ask_streaming(text)).strip()
@@ -179,7 +182,7 @@ class Completion:
     def __init__(self, model, tokenizer: TextTokenizer, max_new_tokens: int = 100, **sampling):
         self.model, self.tokenizer = model, tokenizer
         self.max_new_tokens = max_new_tokens
-        self.sampling = {"temperature": 0.0, "seed": 0, **sampling}
+        self.sampling = {"temperature": 0.0, **sampling}
 
     def ask_streaming(self, text: str) -> Iterator[str]:
         ids = stream(self.model, self.tokenizer.encode(text), self.max_new_tokens,
@@ -362,7 +365,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--top-k", type=int, default=50)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--max-new-tokens", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same answers")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the same seed gives the same answers (default: the profile's seed)")
     parser.add_argument("--system", default=None, help="a system message")
     return parser.parse_args(argv)
 
@@ -375,11 +379,13 @@ def open_session(args: argparse.Namespace):
     from .device import default_device
     from .profiles import active_profile
 
-    artifacts = Artifacts.for_profile(active_profile().name)
+    profile = active_profile()
+    artifacts = Artifacts.for_profile(profile.name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     path, description = checkpoint_path(artifacts, args.checkpoint)
     model = load_model(path, default_device(), tokenizer.sha256)
-    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
+    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+                "seed": profile.seed if args.seed is None else args.seed}
     check_sampling(args.temperature, args.top_k, args.top_p)
     if args.checkpoint == "pretrain":
         return Completion(model, tokenizer, args.max_new_tokens, **sampling), description

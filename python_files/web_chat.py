@@ -37,8 +37,8 @@ class Models:
     """The checkpoints the page can talk to, each found and loaded once (at its first use) and
     shared by every tab; restart the page to pick up a model trained since."""
 
-    def __init__(self, artifacts, tokenizer: TextTokenizer, device, max_new_tokens: int = 100):
-        self.artifacts, self.tokenizer, self.device = artifacts, tokenizer, device
+    def __init__(self, artifacts, tokenizer: TextTokenizer, device, seed: int, max_new_tokens: int = 100):
+        self.artifacts, self.tokenizer, self.device, self.seed = artifacts, tokenizer, device, seed
         self.max_new_tokens = max_new_tokens
         self.loaded: dict[str, object] = {}      # by the choice that named it
         self.lock = threading.Lock()             # two tabs asking at once load a model once
@@ -57,8 +57,9 @@ class Models:
         """A chat with the model of `choice` (a base model: a completion, with no history)."""
         choice = (choice or "latest").strip()
         check_sampling(temperature, None, top_p)
-        # as the terminal chat: top-k 50, and seed 0 (the same question and settings, the same answer)
-        sampling = {"temperature": temperature, "top_k": 50, "top_p": top_p if top_p < 1 else None, "seed": 0}
+        # as the terminal chat: top-k 50, and the profile's seed (the same question and settings, the same answer)
+        sampling = {"temperature": temperature, "top_k": 50, "top_p": top_p if top_p < 1 else None,
+                    "seed": self.seed}
         model = self.model(choice)
         if choice == "pretrain":
             return Completion(model, self.tokenizer, self.max_new_tokens, **sampling)
@@ -178,9 +179,10 @@ def open_models(max_new_tokens: int = 100) -> Models:
     from .device import default_device
     from .profiles import active_profile
 
-    artifacts = Artifacts.for_profile(active_profile().name)
+    profile = active_profile()
+    artifacts = Artifacts.for_profile(profile.name)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
-    return Models(artifacts, tokenizer, default_device(), max_new_tokens)
+    return Models(artifacts, tokenizer, default_device(), profile.seed, max_new_tokens)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

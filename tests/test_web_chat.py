@@ -33,7 +33,7 @@ def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("web_chat")
     artifacts = tiny_artifacts(root)
     tiny_fine_tuned_model(artifacts)
-    return root, Models(artifacts, TextTokenizer.load(artifacts.tokenizer), default_device(), max_new_tokens=12)
+    return root, Models(artifacts, TextTokenizer.load(artifacts.tokenizer), default_device(), seed=0, max_new_tokens=12)
 
 
 def last(turns):
