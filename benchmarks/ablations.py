@@ -30,14 +30,14 @@ import torch
 from benchmarks.machine import describe_machine
 from python_files.artifacts import Artifacts
 from python_files.device import default_device
-from python_files.loader import RandomWindows
-from python_files.model import GPT, GPT2_LAYOUT, summed_loss
+from python_files.loader import Batch, RandomWindows
+from python_files.model import GPT, GPT2_LAYOUT
 from python_files.pretrain import model_config
 from python_files.pretrain_data import open_tokens, read_pretrain_meta
 from python_files.profiles import MODERN_MODEL, MODERN_TRAINING, Profile, active_profile, with_settings
 from python_files.seeds import generator_for, seed_for
 from python_files.tokenizer import TextTokenizer
-from python_files.train import learning_rate_at, make_optimizer, optimizer_step
+from python_files.train import evaluate, learning_rate_at, make_optimizer, optimizer_step
 
 GPT2 = {**{f"model.{key}": value for key, value in GPT2_LAYOUT.items()},
         "pretrain.optimizer": "adamw", "pretrain.schedule": "cosine"}
@@ -109,23 +109,31 @@ def setup(profile: Profile, train_tokens, vocab_size: int, device, seed: int, ma
     return model, make_optimizer(model, config, device), config, batches
 
 
-@torch.no_grad()
+class EveryWindow:
+    """The validation split cut into consecutive windows of the context length, `rows` a batch:
+    every target scored once (the loop's validation windows are a sample of the split)."""
+
+    def __init__(self, tokens: np.ndarray, length: int, device, rows: int = 16):
+        self.tokens, self.length, self.device, self.rows = tokens, length, device, rows
+        self.windows = (len(tokens) - 1) // length
+        self.first = 0
+
+    def batches(self) -> int:
+        return -(-self.windows // self.rows)
+
+    def next_batch(self) -> Batch:
+        rows = range(self.first, min(self.windows, self.first + self.rows))
+        self.first += self.rows
+        chunk = torch.stack([torch.from_numpy(self.tokens[i * self.length:(i + 1) * self.length + 1].astype(np.int64))
+                             for i in rows]).to(self.device)
+        return Batch(chunk[:, :-1], chunk[:, 1:], None)
+
+
 def validation_bpb(model: GPT, val_tokens: np.ndarray, token_bytes: torch.Tensor, device) -> float:
-    """Bits per byte over every token of the validation split, in windows of the context length,
-    each target counted with its own bytes (as train.evaluate counts them)."""
-    model.eval()
-    length = model.config.context_length
-    windows = (len(val_tokens) - 1) // length
-    nats = text_bytes = 0.0
-    for first in range(0, windows, 16):
-        rows = range(first, min(windows, first + 16))
-        chunk = torch.stack([torch.from_numpy(val_tokens[i * length:(i + 1) * length + 1].astype(np.int64))
-                             for i in rows]).to(device)
-        targets = chunk[:, 1:]
-        target_bytes = token_bytes[targets]
-        nats += summed_loss(model(chunk[:, :-1])[0], targets, (target_bytes > 0).float()).item()
-        text_bytes += target_bytes.sum().item()
-    return nats / math.log(2) / text_bytes
+    """Bits per byte over every target of the validation split, each counted with its own bytes
+    (train.evaluate, on every window instead of a sample)."""
+    windows = EveryWindow(val_tokens, model.config.context_length, device)
+    return evaluate(model, windows, windows.batches(), torch.device(device), "fp32", token_bytes)["val_bpb"]
 
 
 def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -> dict:

@@ -326,6 +326,12 @@ def latest_chat_model(artifacts) -> tuple[Path, str]:
     return finetuned, "fine-tuned (06)"
 
 
+def is_base_model(description: str) -> bool:
+    """Whether the checkpoint `checkpoint_path` described is the pretrained model of 04, which
+    continues text and knows no chat format (also when its folder was named)."""
+    return description == "pretrain"
+
+
 def checkpoint_path(artifacts, choice: str) -> tuple[Path, str]:
     """The checkpoint that `choice` names, and what it is: "latest", a stage of CHECKPOINT_STAGES,
     a .pt file, or a run's folder (its best.pt; a stage's own folder as that stage). The terminal
@@ -360,7 +366,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default="latest",
                         help="latest (the newest fine-tuned model: after reinforcement when it ran, "
                              "default), sft (the fine-tuned model), reinforce, pretrain (the base "
-                             "model: it continues text), or the path of a .pt file")
+                             "model: it continues text), the path of a .pt file, or a run's folder "
+                             "(its best.pt)")
     parser.add_argument("--temperature", type=float, default=0.7, help="0: greedy (default 0.7)")
     parser.add_argument("--top-k", type=int, default=50)
     parser.add_argument("--top-p", type=float, default=None)
@@ -387,7 +394,7 @@ def open_session(args: argparse.Namespace):
     sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
                 "seed": profile.seed if args.seed is None else args.seed}
     check_sampling(args.temperature, args.top_k, args.top_p)
-    if args.checkpoint == "pretrain":
+    if is_base_model(description):
         return Completion(model, tokenizer, args.max_new_tokens, **sampling), description
     return ChatSession(model, tokenizer, args.system, args.max_new_tokens, **sampling), description
 

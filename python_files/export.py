@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .artifacts import Artifacts, atomic_write_text
+from .artifacts import Artifacts, atomic_path, atomic_write_text
 from .checkpoint import load_model
 from .errors import CourseError, library_reason, sentence_on_error
 from .gpt2_weights import BLOCK_NAMES, CONV1D_WEIGHTS
@@ -156,7 +156,8 @@ def export(model: GPT, tokenizer: TextTokenizer, folder: Path, model_card: str =
                             tokenizer.vocab_size)
     weights = gpt2_state(state) if architecture == "gpt2" else llama_state(state, model.config.n_layer)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with atomic_path(folder / "model.safetensors") as temporary:   # a full disk leaves no half file
+        save_file(weights, temporary, metadata={"format": "pt"})
     config = hub_config(model, architecture, tokenizer)
     atomic_write_text(folder / "config.json", json.dumps(config, indent=2))
     atomic_write_text(folder / "tokenizer.json", tokenizer.to_json())
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export the course's model for Hugging Face transformers.")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--checkpoint", default="latest",
-                        help="latest (default), sft, reinforce, pretrain, or the path of a .pt file")
+                        help="latest (default), sft, reinforce, pretrain, the path of a .pt file, or a "
+                             "run's folder (its best.pt)")
     parser.add_argument("--push-to-hub", metavar="USER/NAME",
                         help="also upload the folder to this model repository on the hub")
     parser.add_argument("--private", action="store_true", help="create the hub repository private")

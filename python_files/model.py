@@ -338,8 +338,16 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 def summed_loss(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor | None) -> torch.Tensor:
     """The loss of every target, weighted by `loss_mask`, summed: what the training loop divides by
     the weight of a whole step (see `loss_weight`), so that micro-batches add up exactly."""
-    losses = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
-                             reduction="none")
+    return masked_sum(token_losses(logits, targets), loss_mask)
+
+
+def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The cross-entropy of each target, flattened: (B * T,), in fp32."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
+
+
+def masked_sum(losses: torch.Tensor, loss_mask: torch.Tensor | None) -> torch.Tensor:
+    """Flattened losses summed, each weighted by `loss_mask` (B, T) when there is one."""
     if loss_mask is None:
         return losses.sum()
     return (losses * loss_mask.reshape(-1).to(losses.dtype)).sum()

@@ -11,7 +11,9 @@ of what it draws, so that
 - no two draws share a stream: changing how many batches one part draws never shifts another.
 
 Nothing here, or anywhere in the package, reseeds the process's own generator
-(`torch.manual_seed`): each draw has a generator object of its own.
+(`torch.manual_seed`): each draw has a generator object of its own. The one exception is
+dropout, which takes no generator object: the training loop runs it on a copy of the process's
+generator (`torch.random.fork_rng`), seeded from the run's seed and put back when it returns.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ from .device import PRECISIONS, autocast, compile_enabled, precision_for, use_fa
 from .distributed import (Distributed, any_over_processes, mean_over_processes, run_in_every_process,
                           sum_over_processes, wait_for_all)
 from .errors import CourseError
-from .model import GPT, loss_weight, summed_loss
+from .model import GPT, loss_weight, masked_sum, summed_loss, token_losses
 from .muon import FORMATS, Muon, chosen_format
 from .seeds import seed_for
 from .settings import check_settings, require, setting
@@ -265,8 +265,8 @@ class Run:
 def train(model: GPT, train_batches, val_batches_factory: Callable, config: TrainConfig,
           checkpoints: Checkpoints, token_bytes: torch.Tensor | None = None,
           sample: Callable[[GPT], str] | None = None, progress: bool = True,
-          distributed: Distributed = Distributed(), trained_on: dict | None = None,
-          seed: int = 0, stage: str = "train") -> TrainResult:
+          distributed: Distributed = Distributed(), trained_on: dict | None = None, *,
+          seed: int, stage: str) -> TrainResult:
     """Train `model` until `config.max_steps`, resuming from `checkpoints.last` if it exists.
 
     `train_batches` is a loader (`loader.RandomWindows`, or reinforcement's `SampledAnswers`):
@@ -290,7 +290,9 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
     state = TrainingState(model, make_optimizer(model, config, device),
                           torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
                           # the precision used, not "auto": resumed on another GPU, "auto" may mean another one
-                          RunRecord.of(model.config, replace(config, precision=precision), trained_on))
+                          # the seed too: a run continued with another seed would be neither run
+                          RunRecord.of(model.config, replace(config, precision=precision),
+                                       {**(trained_on or {}), "seed": seed}))
     with exclusive(checkpoints.folder, shown(checkpoints.folder)) if run.writer else contextlib.nullcontext():
         if run.writer:
             remove_stale_temporaries(checkpoints.folder)   # what a save that was killed left
@@ -308,15 +310,22 @@ def train(model: GPT, train_batches, val_batches_factory: Callable, config: Trai
                 open_log(checkpoints.log, state.step) if run.writer else contextlib.nullcontext() as run.log, \
                 StopRequest() as run.stop:
             if resumable is None:
-                torch.manual_seed(seed_for(seed, f"{stage} dropout"))
+                seed_dropout(seed_for(seed, f"{stage} dropout, process {distributed.rank}"), device)
             else:
                 state.restore_random_numbers(resumable[1])
             try:
                 return run_steps(state, network, run)
             except BatchTooLarge as error:
-                raise CourseError(f"The GPU ran out of memory with {stage}.batch_size={error.batch_size}: "
-                                  f"lower {stage}.batch_size and raise {stage}.grad_accum_steps to keep "
-                                  f"the tokens per step.") from None
+                raise CourseError(out_of_memory_advice(stage, config, error.batch_size)) from None
+
+
+def seed_dropout(seed: int, device: torch.device) -> None:
+    """Seed the generators dropout draws from, inside `train`'s copy of them: the CPU's, and the
+    run's GPU's (not every GPU's, as torch.manual_seed would: the copy only covers this one)."""
+    torch.random.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()] \
+            .manual_seed(seed)
 
 
 def run_steps(state: TrainingState, network, run: Run) -> TrainResult:
@@ -451,6 +460,14 @@ def wrap_for_training(model: GPT, config: TrainConfig, distributed: Distributed)
     return network
 
 
+def out_of_memory_advice(stage: str, config: TrainConfig, batch_size: int) -> str:
+    """The sentence for a batch that did not fit, naming the settings of the stage that ran."""
+    fewer = (f" (at least 2 x {stage}.samples = {2 * config.samples} answers: lower {stage}.samples "
+             f"below that)" if hasattr(config, "samples") else "")
+    return (f"The GPU ran out of memory with {stage}.batch_size={batch_size}: lower {stage}.batch_size{fewer} "
+            f"and raise {stage}.grad_accum_steps to keep the tokens per step.")
+
+
 class BatchTooLarge(CourseError):
     """A batch did not fit in the GPU's memory; `train` names the stage's setting."""
 
@@ -476,7 +493,10 @@ def optimizer_step(network, optimizer, scaler, train_batches, micro_steps: int, 
     depend on how the batch was split.
     """
     network.train()
-    batches = [train_batches.next_batch() for _ in range(micro_steps)]
+    try:   # drawing a batch runs the model too where it is sampled (reinforcement)
+        batches = [train_batches.next_batch() for _ in range(micro_steps)]
+    except torch.OutOfMemoryError:
+        raise BatchTooLarge(train_batches.batch_size) from None
     local_weight = sum(loss_weight(batch.targets, batch.loss_mask).item() for batch in batches)
     local_tokens = sum(batch.inputs.numel() for batch in batches)
     step_weight, tokens = sum_over_processes([local_weight, local_tokens], distributed, device)
@@ -528,13 +548,17 @@ def evaluate(network, val_batches, batches: int, device, precision, token_bytes:
     loss_sum = weight = text_loss_sum = text_bytes = 0.0
     for _ in range(distributed.rank, batches, distributed.world_size):
         inputs, targets, loss_mask = val_batches.next_batch()
-        with autocast(device, precision):
-            logits, _ = model(inputs)
-        loss_sum += summed_loss(logits, targets, loss_mask).item()
+        try:
+            with autocast(device, precision):
+                logits, _ = model(inputs)
+            losses = token_losses(logits, targets)
+        except torch.OutOfMemoryError:
+            raise BatchTooLarge(len(inputs)) from None
+        loss_sum += masked_sum(losses, loss_mask).item()
         weight += loss_weight(targets, loss_mask).item()
         if token_bytes is not None:
-            target_bytes = token_bytes[targets]
-            text_loss_sum += summed_loss(logits, targets, (target_bytes > 0).float()).item()
+            target_bytes = token_bytes[targets].reshape(-1)
+            text_loss_sum += losses[target_bytes > 0].sum().item()
             text_bytes += target_bytes.sum().item()
     model.train()
     loss_sum, weight, text_loss_sum, text_bytes = sum_over_processes(

@@ -19,7 +19,7 @@ import os
 import threading
 from typing import Iterator
 
-from .chat import ChatSession, Completion, checkpoint_path
+from .chat import ChatSession, Completion, checkpoint_path, is_base_model
 from .errors import CourseError, sentence_on_error
 from .sampling import check_sampling
 from .tokenizer import SPECIAL_TOKENS, TextTokenizer
@@ -40,17 +40,18 @@ class Models:
     def __init__(self, artifacts, tokenizer: TextTokenizer, device, seed: int, max_new_tokens: int = 100):
         self.artifacts, self.tokenizer, self.device, self.seed = artifacts, tokenizer, device, seed
         self.max_new_tokens = max_new_tokens
-        self.loaded: dict[str, object] = {}      # by the choice that named it
+        self.loaded: dict[str, tuple] = {}       # (model, what it is), by the choice that named it
         self.lock = threading.Lock()             # two tabs asking at once load a model once
 
     def model(self, choice: str):
-        """The model `choice` names (latest, sft, reinforce, pretrain, or a .pt path)."""
+        """The model `choice` names (latest, sft, reinforce, pretrain, a .pt path or a run's folder),
+        and what it is (see chat.checkpoint_path)."""
         from .checkpoint import load_model
 
         with self.lock:
             if choice not in self.loaded:
-                path, _ = checkpoint_path(self.artifacts, choice)   # a sentence for what is not a model
-                self.loaded[choice] = load_model(path, self.device, self.tokenizer.sha256)
+                path, description = checkpoint_path(self.artifacts, choice)   # a sentence for what is not a model
+                self.loaded[choice] = load_model(path, self.device, self.tokenizer.sha256), description
             return self.loaded[choice]
 
     def session(self, choice: str, system: str, temperature: float, top_p: float):
@@ -60,8 +61,8 @@ class Models:
         # as the terminal chat: top-k 50, and the profile's seed (the same question and settings, the same answer)
         sampling = {"temperature": temperature, "top_k": 50, "top_p": top_p if top_p < 1 else None,
                     "seed": self.seed}
-        model = self.model(choice)
-        if choice == "pretrain":
+        model, description = self.model(choice)
+        if is_base_model(description):
             return Completion(model, self.tokenizer, self.max_new_tokens, **sampling)
         return ChatSession(model, self.tokenizer, system.strip() or None, self.max_new_tokens, **sampling)
 
@@ -193,7 +194,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              "network this machine is on)")
     parser.add_argument("--share", action="store_true", help="also a public link, through Gradio's share servers")
     parser.add_argument("--checkpoint", default="latest", help="the model chosen at first: " + ", ".join(MODEL_CHOICES)
-                        + ", or the path of a .pt file")
+                        + ", the path of a .pt file, or a run's folder (its best.pt)")
     parser.add_argument("--max-new-tokens", type=int, default=100)
     return parser.parse_args(argv)
 

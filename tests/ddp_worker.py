@@ -52,7 +52,7 @@ def main(out_dir: str, grad_accum_steps: int, stop_after: int | None = None, how
             batches.next_batch = stop_after_batches(batches.next_batch, batches_per_process, press_ctrl_c)
     try:
         train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=9, **mask, **shards), config,
-              Checkpoints(Path(out_dir)), progress=False, distributed=setup)
+              Checkpoints(Path(out_dir)), progress=False, distributed=setup, seed=0, stage="pretrain")
     except Interrupted:          # every process stops at the same batch, as TrainingStopped does
         wait_for_all(setup)
     except TrainingStopped as stopped:

@@ -33,7 +33,7 @@ def cuda_run(folder, precision="fp32", compile=False, interrupt_at=None, max_ste
     config = TrainConfig(max_steps=max_steps, learning_rate=1e-2, warmup_steps=2, eval_interval=4,
                          eval_batches=2, precision=precision, compile=compile)
     result = train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, device="cuda", seed=99), config,
-                   Checkpoints(folder), progress=False)
+                   Checkpoints(folder), progress=False, seed=0, stage="pretrain")
     return model, result
 
 

@@ -185,3 +185,19 @@ def test_token_bytes_add_up_to_the_bytes_of_the_text_and_special_tokens_weigh_no
     for text in texts[:3]:
         assert sum(token_bytes[i] for i in tokenizer.encode(text)) == len(text.encode("utf-8"))
     assert token_bytes[tokenizer.special_id(END_OF_TEXT)] == 0
+
+
+def test_the_base_models_folder_opens_a_completion_as_its_name_does(tmp_path):
+    from python_files.artifacts import Artifacts
+    from python_files.chat import checkpoint_path, is_base_model
+
+    artifacts = Artifacts(tmp_path / "ci", "artifacts/ci")
+    folder = artifacts.checkpoints("pretrain")
+    folder.mkdir(parents=True)
+    (folder / "best.pt").write_bytes(b"")
+    for choice in ("pretrain", str(folder)):
+        path, description = checkpoint_path(artifacts, choice)
+        assert path == folder / "best.pt" and is_base_model(description), choice
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "best.pt").write_bytes(b"")
+    assert not is_base_model(checkpoint_path(artifacts, str(tmp_path / "mine"))[1])

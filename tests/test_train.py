@@ -25,7 +25,7 @@ TOKENS = (np.arange(4000) * 7 % 64).astype(np.uint16)   # a learnable periodic s
 
 
 def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=None, model_config=CONFIG,
-             **settings):
+             seed=0, **settings):
     """Train a fresh tiny model in `folder`; optionally break it after some batches."""
     torch.manual_seed(0)
     model = GPT(model_config)
@@ -45,7 +45,8 @@ def tiny_run(folder, max_steps=8, poison_at=None, interrupt_at=None, trained_on=
     config = TrainConfig(**{"max_steps": max_steps, "learning_rate": 1e-2, "warmup_steps": 2,
                             "eval_interval": 4, "eval_batches": 2, **settings})
     result = train(model, batches, lambda: RandomWindows(TOKENS, 16, 4, seed=99), config,
-                   Checkpoints(folder), token_bytes=torch.full((64,), 2), progress=False, trained_on=trained_on)
+                   Checkpoints(folder), token_bytes=torch.full((64,), 2), progress=False, trained_on=trained_on,
+                   seed=seed, stage="pretrain")
     return model, result
 
 
@@ -192,7 +193,7 @@ def test_a_checkpoint_of_another_model_is_not_resumed(tmp_path):
     with pytest.raises(CourseError, match=r"last.pt belongs to a run with other inputs or settings \(n_layer 1 -> 2"):
         train(other, RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=4, learning_rate=1e-2, warmup_steps=2, eval_interval=4, eval_batches=2),
-              Checkpoints(tmp_path), progress=False)
+              Checkpoints(tmp_path), progress=False, seed=0, stage="pretrain")
 
 
 def test_a_changed_learning_rate_does_not_continue_the_old_run(tmp_path):
@@ -227,7 +228,7 @@ def test_accumulation_must_split_evenly_over_the_processes(tmp_path):
     with pytest.raises(CourseError, match="grad_accum_steps=3 must be a multiple of the 2 processes"):
         train(GPT(CONFIG), RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1, grad_accum_steps=3),
-              Checkpoints(tmp_path), progress=False, distributed=Distributed(0, 0, 2))
+              Checkpoints(tmp_path), progress=False, distributed=Distributed(0, 0, 2), seed=0, stage="pretrain")
 
 
 def test_running_out_of_gpu_memory_names_the_setting_to_lower(tmp_path, monkeypatch):
@@ -236,10 +237,10 @@ def test_running_out_of_gpu_memory_names_the_setting_to_lower(tmp_path, monkeypa
 
     model = GPT(CONFIG)
     monkeypatch.setattr(model, "forward", out_of_memory)
-    with pytest.raises(CourseError, match="out of memory with train.batch_size=4: lower train.batch_size"):
+    with pytest.raises(CourseError, match="out of memory with sft.batch_size=4: lower sft.batch_size"):
         train(model, RandomWindows(TOKENS, 16, 4, seed=0), lambda: RandomWindows(TOKENS, 16, 4, seed=0),
               TrainConfig(max_steps=2, learning_rate=1e-3, warmup_steps=1), Checkpoints(tmp_path),
-              progress=False)
+              progress=False, seed=0, stage="sft")
 
 
 def test_the_loss_scaler_unscales_and_steps_muon_and_adamw_together():
@@ -342,3 +343,21 @@ def test_train_follows_each_groups_own_rate(tmp_path):
     assert rates[-1] == (1e-1, pytest.approx(learning_rate_at(3, config, 1e-1))), "the embedding's own peak"
     assert rates[0] == (1e-2, pytest.approx(learning_rate_at(3, config))), "the others at learning_rate"
     assert [r["lr"] for r in read_log(Checkpoints(tmp_path).log)][-1] == pytest.approx(learning_rate_at(3, config))
+
+
+def test_a_run_is_not_continued_with_another_seed(tmp_path):
+    tiny_run(tmp_path, max_steps=4)
+    with pytest.raises(CourseError, match=r"other inputs or settings \(the seed"):
+        tiny_run(tmp_path, max_steps=8, seed=1)
+
+
+def test_dropout_draws_from_the_runs_seed_and_leaves_the_process_generator_as_it_was(tmp_path):
+    dropout = replace(CONFIG, dropout=0.5)
+    torch.manual_seed(0)
+    GPT(dropout)                          # what tiny_run draws from the process before train()
+    before_train = torch.get_rng_state()
+    first = tiny_run(tmp_path / "a", max_steps=4, model_config=dropout)[1]
+    assert torch.equal(torch.get_rng_state(), before_train), "train() put the process's generator back"
+    again = tiny_run(tmp_path / "b", max_steps=4, model_config=dropout)[1]
+    other = tiny_run(tmp_path / "c", max_steps=4, model_config=dropout, seed=1)[1]
+    assert first.best_val_loss == again.best_val_loss != other.best_val_loss

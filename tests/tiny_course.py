@@ -38,5 +38,6 @@ def tiny_fine_tuned_model(artifacts: Artifacts) -> GPT:
     model = GPT(GPTConfig(tokenizer.vocab_size, context_length=64, n_layer=1, n_head=2, n_embd=32))
     train(model, RandomWindows(tokens, 64, 8, seed=0), lambda: RandomWindows(tokens, 64, 8, seed=0),
           TrainConfig(max_steps=4, learning_rate=1e-3, warmup_steps=1, eval_interval=4, eval_batches=1),
-          Checkpoints(artifacts.checkpoints("sft")), progress=False, trained_on={"tokenizer": tokenizer.sha256})
+          Checkpoints(artifacts.checkpoints("sft")), progress=False, trained_on={"tokenizer": tokenizer.sha256},
+          seed=0, stage="sft")
     return model
