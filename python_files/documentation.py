@@ -225,8 +225,8 @@ def docs_questions(documents: list[Document], seed: int, questions_per_object: i
     unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)) + made_up_in_test, seed)
     rng = random.Random(seed_for(seed, "question templates"))
     questions: dict[str, list[Question]] = {}
-    known_split = split_names(list(summaries), val_fraction, test_fraction, seed)
-    unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed)
+    known_split = split_names(list(summaries), val_fraction, test_fraction, seed_for(seed, "documented objects"))
+    unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed_for(seed, "made-up objects"))
     texts = {document.name: document.text for document in documents}
     for split in SPLITS:
         questions[split] = [

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .settings import check_settings, require, setting
 
 
-@dataclass
+@dataclass(frozen=True)
 class GPTConfig:
     vocab_size: int = setting(low=1)
     context_length: int = setting(low=1)      # the longest sequence the model sees

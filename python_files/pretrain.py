@@ -38,10 +38,6 @@ def annealing(config: PretrainConfig, meta: dict) -> tuple[int, int] | None:
     begin in train.bin (RandomWindows' `anneal`); None without it."""
     if not config.anneal_on_docs:
         return None
-    if config.schedule != "wsd":
-        raise CourseError(f"anneal_on_docs needs schedule='wsd' (it anneals during its final decay), and "
-                          f"pretraining's schedule is {config.schedule!r}: set pretrain.schedule=wsd or turn "
-                          f"pretrain.anneal_on_docs off.")
     if meta["corpus"] == PYTHON_DOCS:
         raise CourseError("anneal_on_docs needs the documentation mixed into another corpus, and the "
                           "corpus is the documentation alone: set LLM_CORPUS=python-docs+packages (or a "

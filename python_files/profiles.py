@@ -33,7 +33,7 @@ from .errors import CourseError
 from .model import GPTConfig, flops_per_token
 from .settings import SettingError, check_settings, require, setting
 from .tokenizer import SPECIAL_TOKENS
-from .train import TrainConfig
+from .train import TrainConfig, tied_head_rate_problem
 
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
 # how reinforcement weighs the answers it samples (see reinforce.py)
@@ -91,7 +91,7 @@ class TokenizerConfig:
         check_settings(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainConfig(TrainConfig):
     """Pretraining's settings: the training loop's, and two of its own."""
     sample_prompt: str = "json.dumps("    # completed at every evaluation, to watch the model learn
@@ -101,8 +101,14 @@ class PretrainConfig(TrainConfig):
     # notebook 07 asks about ("annealing" on it).
     anneal_on_docs: bool = False
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(self, "anneal_on_docs", not self.anneal_on_docs or self.schedule == "wsd",
+                f"it anneals during the final decay of schedule='wsd', and the schedule is {self.schedule!r}: "
+                f"set pretrain.schedule=wsd too, or turn pretrain.anneal_on_docs off")
 
-@dataclass
+
+@dataclass(frozen=True)
 class ReinforceConfig(TrainConfig):
     """Reinforcement's settings: the training loop's, and how its batches are sampled. A batch
     is `batch_size` answers: `samples` answers to each of batch_size / samples fine-tuning
@@ -147,6 +153,15 @@ class Profile:
         check_settings(self)
         require(self, "start_from", self.start_from or (self.pretrain and self.tokenizer),
                 "a profile without a tokenizer and a pretraining config of its own must start from GPT-2")
+        for part in TRAINING_PARTS:
+            config = getattr(self, part)
+            problem = config and tied_head_rate_problem(self.model.tied_head, config)
+            if problem:
+                raise SettingError(f"{part}.head_learning_rate", config.head_learning_rate, problem)
+            if part != "pretrain" and config.sample_interval:
+                raise SettingError(f"{part}.sample_interval", config.sample_interval,
+                                   "only pretraining prints samples while it trains (notebook 07 talks to the "
+                                   "fine-tuned model): keep it 0")
         if not self.start_from:
             smallest = 256 + len(SPECIAL_TOKENS)
             if self.model.vocab_size < smallest:
@@ -178,6 +193,7 @@ class Profile:
 
 
 PARTS = ("data", "tokenizer", "model", "pretrain", "sft", "reinforce")
+TRAINING_PARTS = ("pretrain", "sft", "reinforce")
 
 
 def describe(config, title: str) -> str:
@@ -316,8 +332,6 @@ def derived(base: Profile, name: str, settings: dict[str, object], same_compute:
                 scaled[f"{part}.{field}"] = max(1, round(getattr(config, field) * ratio))
     return with_settings(profile, scaled)
 
-
-TRAINING_PARTS = ("pretrain", "sft", "reinforce")
 
 
 def step_flops(profile: Profile, part: str) -> float:

@@ -84,10 +84,18 @@ class SettingError(CourseError):
 def check_settings(config) -> None:
     """Refuse the first field of `config` whose value its declaration does not allow."""
     for declared in fields(config):
-        valid = declared.metadata.get("valid")
-        problem = valid.problem(getattr(config, declared.name)) if valid else None
+        valid, value = declared.metadata.get("valid"), getattr(config, declared.name)
+        problem = valid.problem(value) if valid else None
+        if problem is None and isinstance(value, float) and whole_numbers_only(str(declared.type)):
+            problem = "it must be a whole number"   # a step count of 7.5, or a seed of 7.0, is not 7
         if problem:
-            raise SettingError(declared.name, getattr(config, declared.name), problem)
+            raise SettingError(declared.name, value, problem)
+
+
+def whole_numbers_only(annotation: str) -> bool:
+    """Whether a field declared as `annotation` ("int", "int | None") takes integers and no floats."""
+    names = {part.strip().split("[")[0] for part in annotation.split("|")}
+    return "int" in names and "float" not in names
 
 
 def require(config, name: str, allowed: bool, reason: str) -> None:

@@ -59,7 +59,7 @@ from .seeds import seed_for
 from .settings import check_settings, require, setting
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """The settings of one training run: what `train` does, step by step. Each states the values
     it takes (see settings.py); the run's seed is the profile's (`Profile.seed`)."""
@@ -171,14 +171,23 @@ def make_optimizer(model: GPT, config: TrainConfig, device: torch.device):
 def peak_learning_rates(model: GPT, config: TrainConfig) -> dict[str, float]:
     """Each parameter's peak rate, by name: the embeddings' and an untied head's own where set,
     `learning_rate` for the rest."""
+    problem = tied_head_rate_problem(model.config.tied_head, config)
+    if problem:
+        raise CourseError(f"head_learning_rate={config.head_learning_rate} is not a valid value: {problem}.")
     embedding = config.embedding_learning_rate or config.learning_rate
-    if model.config.tied_head and config.head_learning_rate not in (None, embedding):
-        raise CourseError(f"head_learning_rate={config.head_learning_rate} cannot differ from the embedding's "
-                          f"rate ({embedding}): the head is the embedding's matrix (model.tied_head=True). Set "
-                          f"embedding_learning_rate instead, or untie the head (model.tied_head=False).")
     head = config.head_learning_rate or embedding
     return {name: embedding if name in ("wte.weight", "wpe.weight") else head if name == "lm_head.weight"
             else config.learning_rate for name, _ in model.named_parameters()}
+
+
+def tied_head_rate_problem(tied_head: bool, config: TrainConfig) -> str | None:
+    """Why `config.head_learning_rate` cannot be honoured, or None: a tied head is the embedding's
+    matrix, which has one rate."""
+    embedding = config.embedding_learning_rate or config.learning_rate
+    if tied_head and config.head_learning_rate not in (None, embedding):
+        return (f"it cannot differ from the embedding's rate ({embedding}): the head is the embedding's matrix "
+                f"(model.tied_head=True). Set embedding_learning_rate instead, or model.tied_head=False")
+    return None
 
 
 def groups_by_peak(named_parameters, peaks: dict[str, float], **settings) -> list[dict]:

@@ -125,7 +125,7 @@ def test_export_refuses_a_model_setting_it_does_not_map(tmp_path):
 
     from python_files.export import exported_architecture
 
-    @dataclass
+    @dataclass(frozen=True)
     class WithParallelBlocks(GPTConfig):
         parallel_blocks: bool = False      # a made-up architecture switch
 
@@ -201,3 +201,30 @@ def test_the_base_models_folder_opens_a_completion_as_its_name_does(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "best.pt").write_bytes(b"")
     assert not is_base_model(checkpoint_path(artifacts, str(tmp_path / "mine"))[1])
+
+
+def test_a_whole_number_setting_refuses_a_float_given_in_code():
+    with pytest.raises(SettingError, match=r"seed=7.0 is not a valid value: it must be a whole number"):
+        with_settings(PROFILE, {"seed": 7.0})
+    with pytest.raises(SettingError, match=r"sft.max_steps=7.5 is not a valid value: it must be a whole number"):
+        with_settings(PROFILE, {"sft.max_steps": 7.5})
+    assert with_settings(PROFILE, {"sft.learning_rate": 1}).sft.learning_rate == 1, "an int where a float goes"
+
+
+def test_configs_cannot_be_changed_in_place_around_their_checks():
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
+        PROFILE.sft.max_steps = 0
+    with pytest.raises(FrozenInstanceError):
+        PROFILE.model.n_head = 0
+
+
+def test_settings_a_stage_cannot_honour_are_refused_when_the_profile_is_made():
+    with pytest.raises(SettingError, match="sft.sample_interval=5 is not a valid value: only pretraining prints samples"):
+        with_settings(PROFILE, {"sft.sample_interval": 5})
+    with pytest.raises(SettingError, match="reinforce.head_learning_rate=0.5 is not a valid value: it cannot differ "
+                                           "from the embedding's rate"):
+        with_settings(PROFILE, {"reinforce.head_learning_rate": 0.5})
+    untied = with_settings(PROFILE, {"model.tied_head": False, "reinforce.head_learning_rate": 0.5})
+    assert untied.reinforce.head_learning_rate == 0.5

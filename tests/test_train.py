@@ -79,7 +79,6 @@ def test_annealing_on_the_documentation_starts_with_the_decay():
     assert learning_rate_at(1051, config) < config.learning_rate
     assert annealing(replace(config, anneal_on_docs=False), meta) is None
     for wrong, meta_, message in [
-            (replace(config, schedule="cosine"), meta, "needs schedule='wsd' .* set pretrain.schedule=wsd"),
             (config, {**meta, "corpus": "python-docs"}, "the documentation alone: set LLM_CORPUS=python-docs"),
             (config, {**meta, "copies_written": 0}, "set data.docs_copies to 2 or more and run 02"),
             (config, {"corpus": "python-docs+packages", "copies_written": 5}, "older version .* run 02")]:
@@ -361,3 +360,11 @@ def test_dropout_draws_from_the_runs_seed_and_leaves_the_process_generator_as_it
     again = tiny_run(tmp_path / "b", max_steps=4, model_config=dropout)[1]
     other = tiny_run(tmp_path / "c", max_steps=4, model_config=dropout, seed=1)[1]
     assert first.best_val_loss == again.best_val_loss != other.best_val_loss
+
+
+def test_annealing_without_its_schedule_is_refused_when_the_profile_is_made():
+    from python_files.settings import SettingError
+
+    with pytest.raises(SettingError, match="pretrain.anneal_on_docs=True is not a valid value: it anneals during "
+                                           "the final decay of schedule='wsd', and the schedule is 'cosine'"):
+        with_settings(PROFILES["ci"], {"pretrain.anneal_on_docs": True, "pretrain.schedule": "cosine"})
