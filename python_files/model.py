@@ -23,7 +23,7 @@ few lines here, each measured by `benchmarks/ablations.py`:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -277,6 +277,15 @@ class GPT(nn.Module):
                 # 1/sqrt(2 * n_layer), so the stream's variance does not grow with depth
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer),
                                 generator=generator)
+
+    def use_dropout(self, rate: float) -> None:
+        """Change the dropout of a built model (fine-tuning may drop out what pretraining did not)."""
+        self.config = replace(self.config, dropout=rate)
+        for module in self.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = rate
+            elif isinstance(module, CausalSelfAttention):
+                module.dropout = rate
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):

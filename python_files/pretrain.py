@@ -20,7 +20,7 @@ from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import RandomWindows, ValidationWindows
 from .model import GPT, GPTConfig
-from .pretrain_data import check_made_with, open_tokens, read_pretrain_meta
+from .pretrain_data import check_made_with, check_same_seed, open_tokens, read_pretrain_meta
 from .profiles import PretrainConfig, Profile, active_profile
 from .sampling import generate
 from .seeds import generator_for, seed_for
@@ -97,6 +97,7 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
     meta = read_pretrain_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     check_made_with(tokenizer, meta, "token files in pretrain/", "02_pretrain_data")
+    check_same_seed(meta, profile.seed, "token files in pretrain/", "02_pretrain_data")
     train_tokens, val_tokens = open_tokens(artifacts, "train", meta), open_tokens(artifacts, "val", meta)
     model = initial_model(profile, meta["vocab_size"], device)
     config = profile.pretrain

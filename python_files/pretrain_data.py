@@ -336,15 +336,16 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
                              artifacts: Artifacts, corpus: str, expected_vocab_size: int,
                              val_fraction: float, workers: int | None = None,
                              train_copies: dict[str, int] | None = None,
-                             conversations: list[list[dict]] = (), questions_seed: int | None = None) -> PretrainData:
+                             conversations: list[list[dict]] = (), seed: int | None = None) -> PretrainData:
     """Clean, split, tokenize and write the token files and meta.json of stage 02.
 
     `documents` may be a stream (see corpus.stream_corpus): it is read once, as it comes.
     `train_copies` names sources whose training documents are written several times (the
     Python documentation mixed into a hub corpus: see DataConfig.docs_copies).
     `conversations` (lists of messages) are written to training in the chat format, special
-    tokens and all (mixed training: see DataConfig.mixed_questions); `questions_seed` is the seed
-    that split their questions, recorded so that stage 05 splits them the same way.
+    tokens and all (mixed training: see DataConfig.mixed_questions). `seed` is the run's, which
+    drew the documents' facts and split the conversations' questions: it is recorded, and the
+    stages that read these files refuse another (see `check_same_seed`).
     """
     if any(copies < 1 for copies in (train_copies or {}).values()):
         raise CourseError(f"train_copies={train_copies} asks for fewer than one copy: use 1 or more.")
@@ -355,13 +356,13 @@ def prepare_pretraining_data(documents: Iterable[Document], tokenizer: TextToken
     with exclusive(artifacts.pretrain_dir, artifacts.show(artifacts.pretrain_dir)):
         remove_stale_temporaries(artifacts.pretrain_dir)   # left by a run that was killed
         return write_pretraining_data(documents, tokenizer, artifacts, corpus, val_fraction,
-                                      dtype, workers, train_copies or {}, conversations, questions_seed)
+                                      dtype, workers, train_copies or {}, conversations, seed)
 
 
 def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokenizer, artifacts: Artifacts,
                            corpus: str, val_fraction: float, dtype: np.dtype,
                            workers: int | None, train_copies: dict[str, int],
-                           conversations: list[list[dict]] = (), questions_seed: int | None = None) -> PretrainData:
+                           conversations: list[list[dict]] = (), seed: int | None = None) -> PretrainData:
     from tqdm.auto import tqdm
 
     with new_token_files(artifacts) as writers, \
@@ -384,7 +385,7 @@ def write_pretraining_data(documents: Iterable[Document], tokenizer: TextTokeniz
             "dropped": {"empty": router.empty, "duplicates": router.duplicates},
             "train_copies": train_copies, "copies_written": router.copies_written,
             "repeats_start_token": router.repeats_start,
-            **({"questions_seed": questions_seed} if conversations else {}),
+            **({"seed": seed} if seed is not None else {}),
             "train_tokens_by_source": dict(router.train_tokens),
             "splits": {split: {"documents": len(writer.lengths), "tokens": writer.tokens,
                                "bytes": writer.bytes} for split, writer in writers.items()}}
@@ -419,6 +420,14 @@ def open_tokens(artifacts: Artifacts, split: str, meta: dict | None = None) -> n
     meta = meta or read_pretrain_meta(artifacts)
     return artifacts.open_array(artifacts.pretrain_tokens(split), meta["dtype"],
                                 meta["splits"][split]["tokens"], "02_pretrain_data")
+
+
+def check_same_seed(meta: dict, seed: int, files: str, notebook: str) -> None:
+    """Stop when the files that `meta` describes were drawn with another seed than the run's:
+    one seed decides a whole run, its data included."""
+    if meta.get("seed", seed) != seed:
+        raise CourseError(f"The {files} were made with seed={meta['seed']}, and this run's seed is {seed}: set "
+                          f"seed={meta['seed']} (LLM_SETTINGS), or run {notebook} again with this seed.")
 
 
 def check_made_with(tokenizer: TextTokenizer, meta: dict, files: str, notebook: str) -> None:

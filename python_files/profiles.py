@@ -162,6 +162,13 @@ class Profile:
                 raise SettingError(f"{part}.sample_interval", config.sample_interval,
                                    "only pretraining prints samples while it trains (notebook 07 talks to the "
                                    "fine-tuned model): keep it 0")
+        annealing = self.pretrain and self.pretrain.anneal_on_docs
+        if annealing and (self.data.corpus == PYTHON_DOCS or self.data.docs_copies < 2):
+            raise SettingError("pretrain.anneal_on_docs", True,
+                               f"it ends pretraining on the documentation's repeats, which data.corpus="
+                               f"{self.data.corpus!r} with data.docs_copies={self.data.docs_copies} does not write: "
+                               f"set data.docs_copies to 2 or more with a corpus that is not the documentation "
+                               f"alone, or turn it off")
         if not self.start_from:
             smallest = 256 + len(SPECIAL_TOKENS)
             if self.model.vocab_size < smallest:
@@ -376,16 +383,16 @@ def with_settings(profile: Profile, settings: dict[str, object]) -> Profile:
     for name, value in settings.items():
         part, _, field = name.partition(".")
         by_part.setdefault(part if field else "", {})[field or part] = value
-    profile = replace(profile, **by_part.pop("", {}))
+    changed = by_part.pop("", {})
     for part, changes in by_part.items():
         if getattr(profile, part) is None:
             raise CourseError(f"{part}.{next(iter(changes))} is not a setting of the {profile.name} profile: it "
                               f"starts from {profile.start_from} and has no {part} of its own.")
         try:
-            profile = replace(profile, **{part: replace(getattr(profile, part), **changes)})
-        except SettingError as error:
+            changed[part] = replace(getattr(profile, part), **changes)
+        except SettingError as error:   # the part's config named its own field: name it as a setting
             raise error.within(part) from None
-    return profile
+    return replace(profile, **changed)    # checked whole, once: its own checks name their settings
 
 
 # set by their own variables (LLM_PROFILE names the profile and its artifacts folder; LLM_CORPUS

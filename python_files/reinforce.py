@@ -35,7 +35,7 @@ from .distributed import Distributed
 from .errors import CourseError, sentence_on_error
 from .loader import Batch
 from .model import GPT
-from .pretrain_data import check_made_with
+from .pretrain_data import check_made_with, check_same_seed
 from .profiles import REINFORCE_METHODS as METHODS, Profile, ReinforceConfig, active_profile
 from .qa_eval import CORRECT_F1, admits_not_knowing, score
 from .sampling import generate_groups
@@ -216,10 +216,11 @@ def reinforce(profile: Profile, artifacts: Artifacts, device: torch.device | Non
     meta = read_sft_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     check_made_with(tokenizer, meta, "fine-tuning files in sft/", "05_sft_data")
+    check_same_seed(meta, profile.seed, "fine-tuning files in sft/", "05_sft_data")
     finetuned = artifacts.require(Checkpoints(artifacts.checkpoints("sft")).best, "06_sft")
     model = load_model(finetuned, device, tokenizer.sha256)
     config = profile.reinforce
-    context = fine_tuning_context(profile.model.context_length, model)
+    context = fine_tuning_context(profile.model, model, bool(profile.start_from))
     shards = {"rank": distributed.rank, "world_size": distributed.world_size}
     batches = SampledAnswers(model, tokenizer, read_questions(artifacts, "train"), config, profile.seed,
                              precision=config.precision, **shards)

@@ -16,7 +16,7 @@ from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
 from .distributed import Distributed
 from .errors import sentence_on_error
-from .pretrain_data import check_made_with
+from .pretrain_data import check_made_with, check_same_seed
 from .profiles import Profile, active_profile
 from .seeds import seed_for
 from .sft_data import conversation_batches, conversation_validation, fine_tuning_context, read_sft_meta
@@ -33,11 +33,12 @@ def finetune(profile: Profile, artifacts: Artifacts, device: torch.device | None
     meta = read_sft_meta(artifacts)
     tokenizer = TextTokenizer.load(artifacts.require(artifacts.tokenizer, "01_tokenizer"))
     check_made_with(tokenizer, meta, "fine-tuning files in sft/", "05_sft_data")
+    check_same_seed(meta, profile.seed, "fine-tuning files in sft/", "05_sft_data")
     pretrained = artifacts.require(Checkpoints(artifacts.checkpoints("pretrain")).best, "04_pretraining")
     model = load_model(pretrained, device, tokenizer.sha256)
     trained_on = {"tokenizer": tokenizer.sha256, "fine-tuning files": fingerprint(meta),
                   "pretrained model": file_sha256(pretrained)}
-    config, context = profile.sft, fine_tuning_context(profile.model.context_length, model)
+    config, context = profile.sft, fine_tuning_context(profile.model, model, bool(profile.start_from))
     shards = {"rank": distributed.rank, "world_size": distributed.world_size}
     return train(model, fine_tuning_batches(profile, artifacts, meta, context, device, distributed),
                  lambda: conversation_validation(artifacts, meta, context, config.batch_size,

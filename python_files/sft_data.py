@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from dataclasses import fields
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from .corpus import PYTHON_DOCS
 from .documentation import Conversation, Question, own_conversations
 from .errors import CourseError
 from .loader import RandomWindows, ValidationWindows
-from .pretrain_data import check_made_with, read_pretrain_meta, token_dtype
+from .pretrain_data import QUESTIONS_SOURCE, check_made_with, check_same_seed, read_pretrain_meta, token_dtype
 from .profiles import MixtureSource
 from .sft_sources import GATED_OPT_IN, HUB_SOURCES, hub_conversations, opted_in
 from .tokenizer import END_OF_TEXT, TextTokenizer
@@ -167,29 +168,21 @@ def prepare_sft_data(conversations: dict[str, list[Conversation]], questions: di
         pretrain_meta = read_pretrain_meta(artifacts)
         check_made_with(tokenizer, pretrain_meta, "pretraining token files in pretrain/",
                         "02_pretrain_data (and 04_pretraining)")
-        check_same_split(pretrain_meta, seed)
+        if QUESTIONS_SOURCE in pretrain_meta["sources"]:   # pretraining read questions of this split
+            check_same_seed(pretrain_meta, seed, "pretraining token files in pretrain/, which hold fine-tuning "
+                            "questions,", "02_pretrain_data (and 04_pretraining)")
     with exclusive(artifacts.sft_dir, artifacts.show(artifacts.sft_dir)):
         remove_stale_temporaries(artifacts.sft_dir)   # left by a run that was killed
         artifacts.sft_meta.unlink(missing_ok=True)    # the old files are being replaced
         return write_sft_data(conversations, questions, tokenizer, artifacts, context_length,
-                              mixture_report or {})
-
-
-def check_same_split(pretrain_meta: dict, seed: int | None) -> None:
-    """One sentence when pretraining read fine-tuning questions of a split drawn by another seed."""
-    written_with = pretrain_meta.get("questions_seed")
-    if written_with is not None and written_with != seed:
-        raise CourseError(f"Pretraining read fine-tuning questions split with seed={written_with}, and these "
-                          f"questions are split with seed={seed}: some held-out questions may have been read. "
-                          f"Set seed={written_with} (LLM_SETTINGS), or run 02_pretrain_data and 04_pretraining "
-                          f"again with this seed.")
+                              mixture_report or {}, seed)
 
 
 def write_sft_data(conversations: dict[str, list[Conversation]], questions: dict[str, list[Question]],
                    tokenizer: TextTokenizer, artifacts: Artifacts, context_length: int,
-                   mixture_report: dict) -> dict:
+                   mixture_report: dict, seed: int | None = None) -> dict:
     meta = {"dtype": token_dtype(tokenizer.vocab_size).name, "tokenizer_sha256": tokenizer.sha256,
-            "context_length": context_length, "splits": {}}
+            "context_length": context_length, **({"seed": seed} if seed is not None else {}), "splits": {}}
     for split, split_conversations in conversations.items():
         meta["splits"][split] = write_split(split_conversations, tokenizer, context_length + 1,
                                             artifacts, split)
@@ -254,12 +247,25 @@ def conversation_validation(artifacts: Artifacts, meta: dict, context_length: in
                              starts=starts, rank=rank, world_size=world_size)
 
 
-def fine_tuning_context(context_length: int, model) -> int:
-    """The profile's `context_length`, which fine-tuning's windows have, once checked against the
-    context the model was made for (positions stop there, rotary and learned alike)."""
-    if context_length > model.config.context_length:
-        raise CourseError(f"model.context_length={context_length} is longer than the "
+def fine_tuning_context(settings, model, sizes_from_checkpoint: bool = False) -> int:
+    """The profile's model `settings` (a GPTConfig) held against the model being fine-tuned: its
+    dropout is applied, a longer context or any other setting it was not made with is refused in
+    one sentence (fine-tuning continues the model as it is), and the context fine-tuning's
+    windows have is returned. The vocabulary is the tokenizer's; under `start_from` the sizes
+    are the GPT-2 checkpoint's (`sizes_from_checkpoint`)."""
+    if settings.context_length > model.config.context_length:
+        raise CourseError(f"model.context_length={settings.context_length} is longer than the "
                           f"{model.config.context_length} tokens the model being fine-tuned was made for: "
                           f"set model.context_length={model.config.context_length} (LLM_SETTINGS), or "
                           f"pretrain again (04_pretraining) with the longer context.")
-    return context_length
+    taken = {"vocab_size", "context_length", "dropout"} | ({"n_layer", "n_head", "n_embd"} if sizes_from_checkpoint
+                                                           else set())
+    for field in fields(settings):
+        ours, theirs = getattr(settings, field.name), getattr(model.config, field.name)
+        if field.name not in taken and ours != theirs:
+            raise CourseError(f"model.{field.name}={ours!r} is not what the model being fine-tuned was made with "
+                              f"({theirs!r}): fine-tuning continues that model as it is. Set "
+                              f"model.{field.name}={theirs!r} (LLM_SETTINGS), or pretrain again with it "
+                              f"(04_pretraining).")
+    model.use_dropout(settings.dropout)
+    return settings.context_length

@@ -46,7 +46,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .artifacts import Artifacts, exclusive, remove_stale_temporaries
+from .artifacts import Artifacts, exclusive, remove_stale_temporaries, writing
 from .checkpoint import (Checkpoints, RunRecord, check_same_run, copy_checkpoint, load_resumable,
                          open_log, save_checkpoint, shown)
 from .device import PRECISIONS, autocast, compile_enabled, precision_for, use_fast_matmuls
@@ -384,8 +384,9 @@ def run_steps(state: TrainingState, network, run: Run) -> TrainResult:
         if run.writer:
             # the log line first: a kill between the two leaves a log that is ahead of last.pt,
             # and resuming from last.pt drops the lines it will write again
-            run.log.write(json.dumps(record) + "\n")
-            run.log.flush()
+            with writing(run.checkpoints.log):   # a full disk: one sentence, as for the checkpoints
+                run.log.write(json.dumps(record) + "\n")
+                run.log.flush()
             if evaluating or stopping:
                 save_checkpoints(run.checkpoints, state,
                                  best=evaluating and record["val_loss"] == state.best_val_loss)

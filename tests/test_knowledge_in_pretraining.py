@@ -77,9 +77,9 @@ def test_stage_02_writes_facts_and_conversations_to_training_and_counts_them(tok
     conversations = mixed_conversations(data, 0)
     meta = prepare_pretraining_data(documents, tokenizer, artifacts, "test", tokenizer.vocab_size,
                                     data.val_fraction, workers=1, train_copies=copies,
-                                    conversations=conversations, questions_seed=0).meta
+                                    conversations=conversations, seed=0).meta
     facts = fact_documents(DOCS, 2, 0)
-    assert meta["questions_seed"] == 0
+    assert meta["seed"] == 0
     validation = set(documents_in(artifacts, "val", tokenizer))
     assert meta["sources"][QUESTIONS_SOURCE] == len(conversations) == round(0.25 * len(pretraining_conversations(DOCS, 1.0, 0)))
     assert 0 < meta["sources"][FACTS_SOURCE] < len(facts), "objects whose document is in validation have no facts"
@@ -106,10 +106,11 @@ def test_fine_tuning_data_split_by_another_seed_than_the_mixed_questions_is_refu
     data = replace(PROFILES["ci"].data, mixed_questions=0.5)
     artifacts = Artifacts(tmp_path, "a")
     prepare_pretraining_data(iter(DOCS), tokenizer, artifacts, "test", tokenizer.vocab_size, data.val_fraction,
-                             workers=1, conversations=mixed_conversations(data, 0), questions_seed=0)
+                             workers=1, conversations=mixed_conversations(data, 0), seed=0)
     assert {q.name for q in docs_questions(DOCS, seed=1)["test"]} != {q.name for q in docs_questions(DOCS, seed=0)["test"]}
     questions = docs_questions(DOCS, seed=1)
-    with pytest.raises(CourseError, match="split with seed=0, and these questions are split with seed=1: .* Set seed=0"):
+    with pytest.raises(CourseError, match="hold fine-tuning questions, were made with seed=0, and this run's seed is 1: "
+                                          "set seed=0"):
         prepare_sft_data(all_conversations(questions, 1)[0], questions, tokenizer, artifacts, 64, seed=1)
     questions = docs_questions(DOCS, seed=0)
     assert prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64, seed=0)

@@ -136,7 +136,10 @@ def test_a_run_logs_rewards_resumes_and_becomes_the_model_to_talk_to(course, tmp
     artifacts = Artifacts(tmp_path / "ci", "artifacts/ci")
     shutil.copytree(course[0].root, artifacts.root)
     profile = with_settings(PROFILES["ci"], {
-        "model.context_length": 64, "reinforce.batch_size": 8, "reinforce.eval_batches": 1,
+        # the tiny fine-tuned model's own settings (tiny_course.tiny_fine_tuned_model: GPT-2's layout)
+        "model.context_length": 64, "model.n_layer": 1, "model.n_embd": 32, "model.positions": "learned",
+        "model.norm": "layernorm", "model.mlp": "gelu", "model.vocab_multiple": 1,
+        "reinforce.batch_size": 8, "reinforce.eval_batches": 1,
         "reinforce.max_steps": 4, "reinforce.samples": 4})
     finetuned = Checkpoints(artifacts.checkpoints("sft")).best
     assert latest_chat_model(artifacts) == (finetuned, "fine-tuned (06)")

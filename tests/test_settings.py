@@ -221,10 +221,47 @@ def test_configs_cannot_be_changed_in_place_around_their_checks():
 
 
 def test_settings_a_stage_cannot_honour_are_refused_when_the_profile_is_made():
-    with pytest.raises(SettingError, match="sft.sample_interval=5 is not a valid value: only pretraining prints samples"):
+    with pytest.raises(SettingError, match="^sft.sample_interval=5 is not a valid value: only pretraining prints"):
         with_settings(PROFILE, {"sft.sample_interval": 5})
-    with pytest.raises(SettingError, match="reinforce.head_learning_rate=0.5 is not a valid value: it cannot differ "
+    with pytest.raises(SettingError, match="^model.vocab_size=100 is not a valid value: a byte-level tokenizer"):
+        with_settings(PROFILE, {"model.vocab_size": 100})
+    with pytest.raises(SettingError, match="^pretrain.anneal_on_docs=True is not a valid value: it ends pretraining "
+                                           "on the documentation's repeats"):
+        with_settings(PROFILE, {"pretrain.anneal_on_docs": True})
+    with pytest.raises(SettingError, match="^reinforce.head_learning_rate=0.5 is not a valid value: it cannot differ "
                                            "from the embedding's rate"):
         with_settings(PROFILE, {"reinforce.head_learning_rate": 0.5})
     untied = with_settings(PROFILE, {"model.tied_head": False, "reinforce.head_learning_rate": 0.5})
     assert untied.reinforce.head_learning_rate == 0.5
+
+
+def test_a_stage_refuses_files_drawn_with_another_seed(tmp_path):
+    import json
+
+    from tiny_course import tiny_artifacts
+
+    from python_files.pretrain import pretrain
+
+    artifacts = tiny_artifacts(tmp_path)
+    meta = json.loads(artifacts.pretrain_meta.read_text())
+    artifacts.pretrain_meta.write_text(json.dumps({**meta, "seed": PROFILE.seed + 1}))
+    short = with_settings(PROFILE, {"pretrain.max_steps": 2, "pretrain.warmup_steps": 1, "pretrain.eval_batches": 1})
+    with pytest.raises(CourseError, match=f"The token files in pretrain/ were made with seed={PROFILE.seed + 1}, and "
+                                          f"this run's seed is {PROFILE.seed}: set seed={PROFILE.seed + 1}"):
+        pretrain(short, artifacts, torch.device("cpu"), progress=False)
+    assert pretrain(with_settings(short, {"seed": PROFILE.seed + 1}), artifacts, torch.device("cpu"),
+                    progress=False).step == 2
+
+
+def test_fine_tuning_applies_the_profiles_dropout_and_refuses_model_settings_it_cannot_honour():
+    from python_files.sft_data import fine_tuning_context
+
+    made = GPTConfig(vocab_size=300, context_length=64, n_layer=2, n_head=2, n_embd=32)
+    model = GPT(made)
+    assert fine_tuning_context(replace(made, context_length=32, dropout=0.2), model) == 32
+    assert model.config.dropout == 0.2 and model.blocks[0].dropout.p == 0.2 and model.blocks[0].attn.dropout == 0.2
+    with pytest.raises(CourseError, match=r"model.n_layer=4 is not what the model being fine-tuned was made with \(2\)"):
+        fine_tuning_context(replace(made, n_layer=4), model)
+    with pytest.raises(CourseError, match="model.context_length=128 is longer than the 64 tokens"):
+        fine_tuning_context(replace(made, context_length=128), model)
+    assert fine_tuning_context(replace(made, n_layer=12, n_embd=768, n_head=12), model, sizes_from_checkpoint=True)

@@ -90,7 +90,8 @@ def test_a_finished_run_is_not_taken_for_an_annealed_one(tmp_path):
     """Pretraining on token files with repeats, annealed on them; asked again without annealing,
     the finished run is refused instead of passing for a run of the other kind."""
     artifacts = tiny_artifacts(tmp_path, copies=2)
-    annealed = with_settings(PROFILES["ci"], {"pretrain.max_steps": 6, "pretrain.warmup_steps": 1, "pretrain.eval_interval": 3,
+    annealed = with_settings(PROFILES["ci"], {"data.corpus": "python-docs+packages", "data.docs_copies": 2,
+                                              "pretrain.max_steps": 6, "pretrain.warmup_steps": 1, "pretrain.eval_interval": 3,
                                               "pretrain.eval_batches": 1, "pretrain.anneal_on_docs": True})
     assert pretrain(annealed, artifacts, torch.device("cpu"), progress=False).step == 6
     with pytest.raises(CourseError, match=r"other inputs or settings \(the annealing on the documentation; "
