@@ -175,6 +175,19 @@ def stored(model, tokenizer: TextTokenizer, questions: list[Question], documents
     return [score(q, first_sentence(tokenizer.decode(ids, skip_special=True))) for q, ids in zip(objects, continuations)]
 
 
+def recalled(model, tokenizer: TextTokenizer, questions: list[Question], max_new_tokens: int = 60,
+             batch_size: int = 32) -> list[Scored]:
+    """For each documented object of `questions`, the base model is given its full name and a
+    colon (``json.dumps:``), the opening of the world's first fact form (see world.py), and
+    continues greedily; the first sentence it writes is scored against the reference: the fact
+    recalled from its name, the direction a question asks."""
+    objects = list({q.name: q for q in questions if q.known}.values())   # one per object
+    end_of_text = tokenizer.special_id(END_OF_TEXT)
+    prompts = [[end_of_text] + tokenizer.encode(f"{q.name}:") for q in objects]
+    continuations = greedy_continuations(model, prompts, max_new_tokens, {end_of_text}, batch_size)
+    return [score(q, first_sentence(tokenizer.decode(ids, skip_special=True))) for q, ids in zip(objects, continuations)]
+
+
 def summary_table(scored: list[Scored]) -> dict[str, dict]:
     """Per kind of question: how many, the share answered correctly with its 95% interval,
     and the mean F1."""

@@ -1,0 +1,82 @@
+"""The world the model is asked about: chosen by its written rule, its facts written name first."""
+
+import random
+
+import pytest
+
+from python_files.document import Document
+from python_files.documentation import facts_of
+from python_files.errors import CourseError
+from python_files.world import (FORM_OPENINGS, WORLD_MODULES, name_first_forms, readings, world_documents,
+                                world_facts)
+
+
+def doc(name: str, text: str) -> Document:
+    return Document(name, text, "python-docs")
+
+
+DOCS = [doc("zipfile.ZipFile", "class zipfile.ZipFile\n\nA ZIP archive. It reads and writes."),
+        doc("json", "Module json\n\nJSON encoding and decoding."),
+        doc("json.dumps", "json.dumps(obj)\n\nSerialize obj to a JSON formatted string. Keys are sorted when asked."),
+        doc("tokenize.untokenize", "tokenize.untokenize(tokens)\n\nTransform tokens back into source."),
+        doc("collections.Counter", "class collections.Counter\n\nDict subclass for counting hashable items."),
+        doc("json.loads", "json.loads(s)\n\nDeserialize s to a Python object.")]
+
+
+def test_the_world_takes_the_modules_in_the_rules_order_then_the_rest_of_the_documentation():
+    names = [facts.name for facts in world_facts(DOCS, 6)]
+    assert names == ["json", "json.dumps", "json.loads", "collections.Counter", "zipfile.ZipFile",
+                     "tokenize.untokenize"], "json, then collections, then zipfile (later in the rule), then the rest"
+    assert [facts.name for facts in world_facts(DOCS, 3)] == names[:3]
+    reordered = [facts.name.split(".")[0] for facts in world_facts(list(reversed(DOCS)), 6)]
+    assert reordered == ["json"] * 3 + ["collections", "zipfile", "tokenize"], "the rule orders the modules"
+    assert WORLD_MODULES[:3] == ("json", "os.path", "collections"), "the running examples come first"
+    for size in (0, 7):
+        with pytest.raises(CourseError, match=f"A world of {size} objects cannot be chosen: .* choose from 1 to 6"):
+            world_facts(DOCS, size)
+
+
+def test_every_form_names_the_object_before_what_it_does_and_the_forms_differ():
+    facts = facts_of(DOCS[2], {"json"})
+    forms = name_first_forms(facts, random.Random(0))
+    assert len(forms) == len(FORM_OPENINGS) >= 6 and len(set(forms)) == len(forms)
+    for form in forms:
+        assert form.index("json.dumps") < form.index("Serialize obj"), form
+        assert "Keys are sorted when asked." in form and "It is called as json.dumps(obj)." in form
+    orders = {tuple(sorted(range(3), key=lambda i: form.index(("Keys", "It is called", "It is part")[i])))
+              for form in forms}
+    assert len(orders) > 1, "the sentences after the summary come in more than one order"
+
+
+def test_world_documents_are_every_form_of_every_object_shuffled_by_the_seed():
+    world = world_facts(DOCS, 4)
+    written = world_documents(world, seed=0, source="facts")
+    assert len(written) == 4 * len(FORM_OPENINGS) and {d.source for d in written} == {"facts"}
+    assert written == world_documents(world, seed=0, source="facts")
+    assert [d.name for d in written] != [d.name for d in world_documents(world, seed=1, source="facts")]
+
+
+def test_readings_count_each_form_each_copy_and_each_pass():
+    # 6 forms written 5 times; 800 steps of 4,096 tokens over 1,000,000 training tokens: 3.28 passes
+    assert readings(forms=6, copies=5, steps=800, tokens_per_step=4096, train_tokens=1_000_000) == \
+        pytest.approx(6 * 5 * 3.2768)
+
+
+def test_recall_asks_the_base_model_for_the_fact_from_the_objects_name(monkeypatch):
+    from python_files import qa_eval
+    from python_files.documentation import Question
+    from python_files.tokenizer import END_OF_TEXT, TextTokenizer, train_tokenizer
+
+    tokenizer = TextTokenizer.from_json(train_tokenizer([d.text for d in DOCS] * 20, 300).to_str())
+    asked = []
+
+    def continuations(model, prompts, max_new_tokens, stop_ids, batch_size):
+        asked.extend(prompts)
+        return [tokenizer.encode(" Serialize obj to a JSON formatted string. More."), tokenizer.encode(" No idea.")]
+
+    monkeypatch.setattr(qa_eval, "greedy_continuations", continuations)
+    questions = [Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted string.", True),
+                 Question("json.loads", "What does json.loads do?", "Deserialize s to a Python object.", True)]
+    scored = qa_eval.recalled(None, tokenizer, questions)
+    assert asked[0] == [tokenizer.special_id(END_OF_TEXT)] + tokenizer.encode("json.dumps:")
+    assert [s.correct for s in scored] == [True, False]
