@@ -1,6 +1,6 @@
 """How many readings does a fact need? Storage against readings, on the course's own model.
 
-    LLM_PROFILE=cpu python -m benchmarks.readings [--worlds 250 500 1000 2000 5000] [--save FILE]
+    LLM_PROFILE=cpu python -m benchmarks.readings [--worlds 250 500 1000 2000 5000] [--save FILE] [--figure PNG]
 
 Each row pretrains the profile's model, with the profile's steps (the same in every row), on
 the whole documentation (for language) plus the facts of a world of N objects (world.py: the
@@ -96,10 +96,50 @@ def run_row(profile: Profile, size: int, device) -> dict:
             "minutes": (time.perf_counter() - start) / 60}
 
 
+def markdown_table(table: dict) -> str:
+    """The rows as the README shows them (a test checks that the README holds this table)."""
+    lines = ["| world (objects) | readings per fact | facts' share of the tokens | stored | recalled from the name |",
+             "|---|---|---|---|---|"]
+    for row in sorted(table["rows"], key=lambda row: -row["readings"]):
+        lines.append(f"| {row['world']:,} | {row['readings']:.0f} | {row['facts share of training tokens']:.0%} | "
+                     f"{format_rate(row['stored']['correct'], row['stored']['correct_95'])} | "
+                     f"{format_rate(row['recalled']['correct'], row['recalled']['correct_95'])} |")
+    return "\n".join(lines)
+
+
+def draw(table: dict, path: Path) -> None:
+    """Storage and recall against readings per fact, on a log axis, with 95% intervals."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(table["rows"], key=lambda row: row["readings"])
+    readings = [row["readings"] for row in rows]
+    figure, axis = plt.subplots(figsize=(6.4, 3.6))
+    for measure, marker in (("stored", "o"), ("recalled", "s")):
+        rates = [row[measure]["correct"] * 100 for row in rows]
+        errors = [[(row[measure]["correct"] - row[measure]["correct_95"][0]) * 100 for row in rows],
+                  [(row[measure]["correct_95"][1] - row[measure]["correct"]) * 100 for row in rows]]
+        axis.errorbar(readings, rates, yerr=errors, marker=marker, capsize=3, label=measure)
+    for row in rows:
+        axis.annotate(f"{row['world']:,}\nobjects", (row["readings"], 103), fontsize=7, ha="center",
+                      annotation_clip=False)
+    axis.axvline(100, color="grey", linestyle=":", label="100 readings (Physics of LMs 3.3)")
+    axis.set_xscale("log")
+    axis.set_xlabel("readings per fact in pretraining (log scale)")
+    axis.set_ylabel("share of world objects (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title("How many readings does a fact need? (same model, same steps)", pad=28)
+    axis.legend(fontsize=8, loc="center right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, nargs="+", default=[250, 500, 1000, 2000, 5000])
     parser.add_argument("--save", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--figure", type=Path, help="also draw storage and recall against readings (a PNG)")
     args = parser.parse_args()
     profile, device = active_profile(), default_device()
     print(f"{describe_machine()}\n{profile.summary()}\n")
@@ -115,6 +155,8 @@ def main() -> None:
               f"{row['facts share of training tokens']:>6.0%}  ({row['minutes']:.0f} min)", flush=True)
         if args.save:
             atomic_write_text(args.save, json.dumps(table, indent=1))
+    if args.figure:
+        draw(table, args.figure)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,16 @@ def test_the_knowledge_rows_are_neither_each_alone_and_both_with_the_same_model_
     for settings in plan.values():
         row = with_settings(cpu, settings)
         assert (row.model, row.pretrain, row.sft, row.reinforce) == (cpu.model, cpu.pretrain, cpu.sft, cpu.reinforce)
+
+
+def test_the_readmes_readings_table_is_the_committed_benchmarks():
+    """The README shows benchmarks/readings.py's committed rows, as the benchmark writes them."""
+    import json
+
+    from benchmarks.readings import markdown_table
+    from python_files.artifacts import REPO_ROOT
+
+    table = json.loads((REPO_ROOT / "readme_materials" / "readings.json").read_text(encoding="utf-8"))
+    assert len(table["rows"]) >= 3
+    assert markdown_table(table) in (REPO_ROOT / "README.md").read_text(encoding="utf-8"), \
+        "run python -m benchmarks.readings --save readme_materials/readings.json and copy its table"
