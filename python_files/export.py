@@ -40,7 +40,7 @@ from .model import GPT, GPT2_LAYOUT
 from .pretrain_data import read_pretrain_meta, training_mixture
 from .tokenizer import ASSISTANT, END_OF_TEXT, END_OF_TURN, SPECIAL_TOKENS, SYSTEM, USER, TextTokenizer
 
-# renders a conversation as chat.render_prompt does: role token, content, end token, and (with
+# renders a conversation as chat_format.render_prompt does: role token, content, end token, and (with
 # add_generation_prompt) the assistant's role token, which asks the model for an answer
 CHAT_TEMPLATE = (
     "{% for message in messages %}"

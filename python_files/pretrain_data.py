@@ -36,7 +36,7 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
-from .chat import render_conversation
+from .chat_format import render_conversation
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document
 from .documentation import FACTS_SOURCE, fact_documents, pretraining_conversations, question_documents

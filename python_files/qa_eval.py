@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .chat import render_prompt
+from .chat_format import render_prompt
 from .documentation import UNKNOWN_ANSWER, Question
 from .pretrain_data import clean_text
 from .sampling import generate_groups

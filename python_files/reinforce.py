@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from .artifacts import Artifacts
-from .chat import render_prompt
+from .chat_format import render_prompt
 from .checkpoint import Checkpoints, file_sha256, fingerprint, load_model
 from .device import default_device
 from .distributed import Distributed

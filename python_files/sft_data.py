@@ -23,7 +23,7 @@ from dataclasses import fields
 import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
-from .chat import render_conversation
+from .chat_format import render_conversation
 from .corpus import PYTHON_DOCS
 from .documentation import Conversation, Question, own_conversations
 from .errors import CourseError

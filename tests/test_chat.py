@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from python_files.chat import ChatSession, render_conversation, render_prompt
+from python_files.chat import ChatSession
+from python_files.chat_format import render_conversation, render_prompt
 from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer

@@ -12,7 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from python_files.artifacts import REPO_ROOT
-from python_files.chat import render_prompt, reply
+from python_files.chat import reply
+from python_files.chat_format import render_prompt
 from python_files.checkpoint import Checkpoints, save_checkpoint
 from python_files.errors import CourseError
 from python_files.export import export, push_to_hub

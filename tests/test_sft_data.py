@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from python_files.artifacts import Artifacts
-from python_files.chat import render_conversation
+from python_files.chat_format import render_conversation
 from python_files.corpus import PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError

@@ -18,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from python_files.artifacts import REPO_ROOT
-from python_files.chat import render_prompt
+from python_files.chat_format import render_prompt
 from python_files.device import default_device
 from python_files.tokenizer import USER, TextTokenizer
 from python_files.web_chat import MAX_MESSAGE_CHARACTERS, Models, chat_turn
