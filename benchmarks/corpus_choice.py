@@ -54,7 +54,7 @@ def results(artifacts: Artifacts) -> dict:
     log = read_log(Checkpoints(artifacts.checkpoints("pretrain")).log)
     evaluation = json.loads(artifacts.eval_results.read_text(encoding="utf-8"))
     table, answers = evaluation["table"], evaluation["answers"]
-    known, made_up = table["documented objects"], table["made-up objects"]
+    known, made_up = table["held-out objects"], table["made-up names"]
     return {"train tokens": f"{meta['splits']['train']['tokens']:,}",
             "val bits per byte": f"{min(line['val_bpb'] for line in log if 'val_bpb' in line):.3f}",
             "documented correct": format_rate(known["correct"], known["correct_95"]),

@@ -37,7 +37,7 @@ def held_out_setup():
 def held_out_row(model, tokenizer: TextTokenizer, questions) -> str:
     """The model's answers to `questions`, scored: documented correct, made-up right, mean F1."""
     table = summary_table(answer_all(model, tokenizer, questions))
-    known, made_up = table["documented objects"], table["made-up objects"]
+    known, made_up = table["held-out objects"], table["made-up names"]
     return (f"{format_rate(known['correct'], known['correct_95']):<20} "
             f"{format_rate(made_up['correct'], made_up['correct_95']):<20} {known['mean_f1']:>7.2f}")
 

@@ -1,15 +1,14 @@
-"""What the Python documentation says about each of its objects, and the forms the course writes it in.
+"""What the Python documentation says about each of its objects, and the questions the course asks about it.
 
-- Stage 05 asks **questions** about the documented objects, answered by the first sentence of
-  their docstrings, and about **made-up** objects, answered "I don't know"; the objects are split
-  into train, validation and test, so that notebook 07 asks about objects never asked about in
-  training. With the small talk of the course, these are the course's own conversations.
-- Stage 02 can write each object's **facts** again in other forms (knowledge augmentation), and
-  mix the training conversations into pretraining ("mixed training"): see `fact_documents` and
+- `facts_of` reads an object's facts from its document: its name, module, heading and the prose
+  sentences of its docstring, the first of which (the summary) answers a question about it.
+- Stage 05 asks **questions** about the objects of the world (world.py): fine-tuning asks about
+  one half, notebook 07 about the other, held-out half, in the phrasings fine-tuning taught and
+  in phrasings it never used; about **made-up** objects, answered "I don't know"; and about
+  real objects outside the world, to see what the model says about them. With the small talk
+  of the course, these are the course's own conversations.
+- Stage 02 can mix the training conversations into pretraining ("mixed training"): see
   `pretraining_conversations`.
-
-Both stages call the same functions on the same documents (`question_documents`), so that they
-agree on which objects are held out.
 """
 
 from __future__ import annotations
@@ -28,18 +27,19 @@ SPLITS = ("train", "val", "test")
 QUESTION_TEMPLATES = ["What does {name} do?", "Explain {name}.", "What is {name} for?",
                       "Tell me about {name}.", "What is the purpose of {name}?",
                       "Can you describe {name}?"]
+# Phrasings a user would type that fine-tuning never uses: notebook 07 asks the held-out objects
+# in these too, to see whether the model answers a question or a template.
+UNTAUGHT_PHRASINGS = ["what's {name} used for?", "How does {name} work?", "I keep seeing {name} in code. What is it?",
+                      "Could you explain what {name} is?", "what is {name}", "Quick question: what does {name} do?",
+                      "Give me a one-line summary of {name}.", "{name}?", "Do you know what {name} does?",
+                      "What's the point of {name}?"]
 UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
-# made-up names in training and validation, per documented object. Saying "I don't know
+# A made-up name for every fourth question about a real object. Saying "I don't know
 # json.flatten_tree" takes copying a name the model never saw, a skill that needs many examples;
-# too many, and the model says "I don't know" about real objects too. Measured with the cpu
-# model (stage 05's files remade with each share, then notebook 07 or
-# `python -m benchmarks.sft_settings --settings 500:5e-4`): from a 1,800-step pretraining,
-# 0.1 gave 2% right "I don't know"s on the test names, 0.3 10%, 1.0 40%, 3.0 60%, while
-# documented objects went 21%, 19%, 19%, 12%; from the committed 800-step one, 0.5 gave
-# 32% and 20%, 1.0 47% and 17%, and 1.0 answered "What does json.dumps do?" with
-# "I don't know": 0.5 keeps the real names answered. (From the 1,500-step pretraining on
-# python-docs+packages with docs_copies=6, 0.25 gave 48% and 19%, 0.5 57% and 18%.)
-UNKNOWN_SHARE = 0.5
+# too many, and the model says "I don't know" about real objects too. Measured before the world
+# (issue 23's cpu model, one made-up question per two real ones as 1.0 here): 0.1 gave 2% right
+# "I don't know"s on the test names, 0.5 32%, 1.0 47% and "I don't know" for json.dumps.
+UNKNOWN_SHARE = 0.25
 # parts of made-up names: real modules with functions they do not have
 MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
                  "encrypt", "summarize", "reverse", "upload", "translate"]
@@ -85,6 +85,9 @@ FOLLOW_UP_MORE = ["Tell me more.", "Can you say more about it?", "What else shou
 FOLLOW_UP_RETURN = ["And what does it return?", "What does it return?", "What is its return value?"]
 
 
+GROUPS = ("fine-tuning", "held-out", "made-up", "outside")
+
+
 @dataclass(frozen=True)
 class Question:
     name: str          # the object asked about
@@ -93,6 +96,10 @@ class Question:
     known: bool        # False for made-up objects
     # a second question about the same object and its answer ("And what does it return?")
     follow_up: tuple[str, str] | None = None
+    # fine-tuning: an object of the world's fine-tuning half; held-out: of the other half;
+    # made-up: no such object; outside: a documented object outside the world
+    group: str = "fine-tuning"
+    taught: bool = True     # asked in one of QUESTION_TEMPLATES (False: UNTAUGHT_PHRASINGS)
 
 
 def docstring_summary(text: str, max_characters: int = 200) -> str | None:
@@ -118,31 +125,47 @@ def docstring_sentences(text: str, paragraphs: int = 3, max_characters: int = 20
     return sentences
 
 
-def follow_up(text: str, summary: str, rng: random.Random) -> tuple[str, str] | None:
-    """A second question about the object of `text`, answered by another sentence of its
-    docstring: what it returns when a sentence says so, otherwise the next sentence."""
-    rest = [sentence for sentence in docstring_sentences(text) if sentence != summary]
+@dataclass(frozen=True)
+class Facts:
+    """What one object's document says: the object, its module, its heading line (a signature,
+    ``class json.JSONDecoder`` or ``Module json``) and the prose sentences of its docstring."""
+    name: str
+    module: str
+    heading: str
+    sentences: list[str]    # the summary (the first sentence) first
+
+    @property
+    def summary(self) -> str:
+        return self.sentences[0]
+
+
+def facts_of(document: Document, modules: set[str]) -> Facts | None:
+    """The facts of a documented object, or None when its docstring has no summary."""
+    summary = docstring_summary(document.text)
+    if summary is None or document.name.startswith("topic:") or document.source != PYTHON_DOCS:
+        return None
+    parts = document.name.split(".")
+    module = next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in modules),
+                  parts[0])
+    rest = [sentence for sentence in docstring_sentences(document.text) if sentence != summary]
+    return Facts(document.name, module, document.text.partition("\n")[0], [summary] + rest)
+
+
+def follow_up(facts: Facts, rng: random.Random) -> tuple[str, str] | None:
+    """A second question about the object, answered by another sentence of its docstring: what
+    it returns when a sentence says so, otherwise the next sentence."""
+    rest = facts.sentences[1:]
     returns = next((sentence for sentence in rest if sentence.startswith("Return")), None)
-    if returns and not summary.startswith("Return"):
+    if returns and not facts.summary.startswith("Return"):
         return rng.choice(FOLLOW_UP_RETURN), returns
     if rest:
         return rng.choice(FOLLOW_UP_MORE), rest[0]
     return None
 
 
-def documented_summaries(documents: list[Document]) -> dict[str, str]:
-    """Qualified name -> docstring summary, for the objects of the Python documentation."""
-    summaries = {}
-    for document in documents:
-        if document.source == PYTHON_DOCS and not document.name.startswith("topic:"):
-            summary = docstring_summary(document.text)
-            if summary:
-                summaries.setdefault(document.name, summary)
-    return summaries
-
-
-def made_up_names(real_names: set[str], count: int, seed: int) -> list[str]:
-    """`count` names of objects that do not exist, in four shapes, a quarter each:
+def made_up_names(real_names: set[str], count: int, seed: int, avoid: set[str] = frozenset()) -> list[str]:
+    """`count` names of objects that do not exist, shaped from `real_names` in four shapes, a
+    quarter each, none of them in `real_names` or `avoid`:
 
     - a function a real module does not have: ``json.flatten_tree``;
     - a class it does not have: ``json.TreeFlattener``;
@@ -152,12 +175,13 @@ def made_up_names(real_names: set[str], count: int, seed: int) -> list[str]:
     """
     rng = random.Random(seed_for(seed, "made-up names"))
     shapes = made_up_shapes(real_names)
+    taken = set(real_names) | set(avoid)
     names: set[str] = set()
     for attempt in range(100 * count):   # the shapes take turns; one that runs dry is skipped
         if len(names) == count:
             return sorted(names)
         name = shapes[attempt % len(shapes)](rng)
-        if name not in real_names:
+        if name not in taken:
             names.add(name)
     raise CourseError(f"Could not make {count} made-up names from {len(real_names)} real ones: "
                       f"ask for fewer.")
@@ -199,47 +223,51 @@ def one_edit(word: str, rng: random.Random) -> str:
     return word[:i] + word[i] + word[i:]
 
 
-def split_names(names: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[str]]:
-    """A seeded split by object, so that all questions about one object are in one split."""
-    shuffled = sorted(names)
-    random.Random(seed_for(seed, "question split")).shuffle(shuffled)
-    n_test = max(1, round(len(names) * test_fraction))
-    n_val = max(1, round(len(names) * val_fraction))
-    return {"test": shuffled[:n_test], "val": shuffled[n_test:n_test + n_val],
-            "train": shuffled[n_test + n_val:]}
+def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, outside: list[Facts] = (),
+                   questions_per_object: int = len(QUESTION_TEMPLATES), val_share: float = 0.1,
+                   made_up_in_test: int = 120, outside_in_test: int = 100) -> dict[str, list[Question]]:
+    """The questions of each split, about the world's two halves (world.world_halves):
 
-
-def docs_questions(documents: list[Document], seed: int, questions_per_object: int = 2,
-                   unknown_share: float = UNKNOWN_SHARE, val_fraction: float = 0.05,
-                   test_fraction: float = 0.05, made_up_in_test: int = 120) -> dict[str, list[Question]]:
-    """Questions about documented objects and about made-up ones, split by object.
-
-    `unknown_share` of the documented objects' count in made-up names go to training and
-    validation; `made_up_in_test` more to the test split, enough to measure the rate of
-    right "I don't know"s to within about +-9 points (+-5 near 90%).
+    - train: each object of the fine-tuning half in `questions_per_object` of the taught
+      phrasings (the first with a follow-up), and a made-up name for every fourth question;
+    - val: the same about `val_share` of the fine-tuning half, which training does not ask about;
+    - test: each held-out object once in a taught phrasing and once in an untaught one;
+      `made_up_in_test` made-up names, enough to measure the rate of right "I don't know"s to
+      within about +-9 points; and up to `outside_in_test` documented objects outside the world.
     """
-    summaries = documented_summaries(documents)
-    if not summaries:
-        raise CourseError("The corpus has no documented Python objects to ask about: the offline "
-                          "SFT set needs LLM_CORPUS=python-docs.")
-    unknown = made_up_names(set(summaries), max(1, int(len(summaries) * unknown_share)) + made_up_in_test, seed)
+    if not fine_tuning or not held_out:
+        raise CourseError("The world has no objects to ask about: the offline fine-tuning set needs the Python "
+                          "documentation (LLM_CORPUS=python-docs) and a world of 2 or more (data.world).")
     rng = random.Random(seed_for(seed, "question templates"))
-    questions: dict[str, list[Question]] = {}
-    known_split = split_names(list(summaries), val_fraction, test_fraction, seed_for(seed, "documented objects"))
-    unknown_split = split_names(unknown, val_fraction, made_up_in_test / len(unknown), seed_for(seed, "made-up objects"))
-    texts = {document.name: document.text for document in documents}
-    for split in SPLITS:
-        questions[split] = [
-            Question(name, template.format(name=name), summaries[name], True,
-                     # one question per object has a follow-up; the test questions have none
-                     follow_up(texts[name], summaries[name], rng) if number == 0 and split != "test" else None)
-            for name in known_split[split]
-            for number, template in enumerate(rng.sample(QUESTION_TEMPLATES, questions_per_object))]
-        questions[split] += [
-            Question(name, rng.choice(QUESTION_TEMPLATES).format(name=name),
-                     UNKNOWN_ANSWER.format(name=name), False)
-            for name in unknown_split[split]]
+    validated = max(1, round(len(fine_tuning) * val_share)) if len(fine_tuning) > 1 else 0
+    objects = {"train": fine_tuning[validated:], "val": fine_tuning[:validated]}
+    world_names = {facts.name for facts in fine_tuning + held_out}
+    questions = {split: [Question(facts.name, template.format(name=facts.name), facts.summary, True,
+                                  follow_up(facts, rng) if number == 0 else None)
+                         for facts in split_objects
+                         for number, template in enumerate(rng.sample(QUESTION_TEMPLATES, questions_per_object))]
+                 for split, split_objects in objects.items()}
+    made_up = {split: round(len(questions[split]) * UNKNOWN_SHARE) for split in objects}
+    names = made_up_names(world_names, sum(made_up.values()) + made_up_in_test, seed,
+                          avoid={facts.name for facts in outside})
+    rng.shuffle(names)
+    for split in objects:
+        questions[split] += made_up_questions(names[:made_up[split]], rng)
+        names = names[made_up[split]:]
+    questions["test"] = [Question(facts.name, rng.choice(phrasings).format(name=facts.name), facts.summary, True,
+                                  group="held-out", taught=taught)
+                         for facts in held_out
+                         for phrasings, taught in ((QUESTION_TEMPLATES, True), (UNTAUGHT_PHRASINGS, False))]
+    questions["test"] += made_up_questions(names, rng)
+    questions["test"] += [Question(facts.name, rng.choice(QUESTION_TEMPLATES).format(name=facts.name), facts.summary,
+                                   True, group="outside")
+                          for facts in rng.sample(list(outside), min(outside_in_test, len(outside)))]
     return questions
+
+
+def made_up_questions(names: list[str], rng: random.Random) -> list[Question]:
+    return [Question(name, rng.choice(QUESTION_TEMPLATES).format(name=name), UNKNOWN_ANSWER.format(name=name),
+                     False, group="made-up") for name in names]
 
 
 @dataclass
@@ -278,100 +306,17 @@ def own_conversations(questions: dict[str, list[Question]], seed: int) -> dict[s
 def question_documents(data: DataConfig) -> list[Document]:
     """The documentation the questions are about: the profile's corpus when it is the Python
     documentation (as much of it as the profile reads), all of it otherwise (a hub corpus, your
-    own files). Stages 02 and 05 both ask here, so they agree on the split of the objects."""
+    own files). Stages 02 and 05 both ask here (world.py), so they agree on the world."""
     if data.corpus == PYTHON_DOCS:
         return load_corpus(PYTHON_DOCS, data.corpus_max_bytes)
     return load_corpus(PYTHON_DOCS)
 
 
-# --- for pretraining: questions mixed in, and facts in other forms -----------------------------
-
-def pretraining_conversations(documents: list[Document], share: float, seed: int) -> list[Conversation]:
+def pretraining_conversations(questions: dict[str, list[Question]], share: float, seed: int) -> list[Conversation]:
     """A `share` (0 to 1) of the fine-tuning conversations of the training split, for pretraining
-    to read ("mixed training"): questions about training objects and made-up names, and small
-    talk. Never a question about an object of the validation or test split."""
+    to read ("mixed training"): questions about the fine-tuning half's objects and made-up names,
+    and small talk. Never a question about an object of the validation or test split."""
     if not 0 <= share <= 1:
         raise CourseError(f"data.mixed_questions={share} is not a share: use a number from 0 to 1.")
-    conversations = own_conversations(docs_questions(documents, seed), seed)["train"]
+    conversations = own_conversations(questions, seed)["train"]
     return random.Random(seed_for(seed, "mixed questions")).sample(conversations, round(share * len(conversations)))
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What one object's document says: the object, its module, its heading line (a signature,
-    ``class json.JSONDecoder`` or ``Module json``) and the prose sentences of its docstring."""
-    name: str
-    module: str
-    heading: str
-    sentences: list[str]    # the summary (the first sentence) first
-
-    @property
-    def summary(self) -> str:
-        return self.sentences[0]
-
-
-def facts_of(document: Document, modules: set[str]) -> Facts | None:
-    """The facts of a documented object, or None when its docstring has no summary."""
-    summary = docstring_summary(document.text)
-    if summary is None or document.name.startswith("topic:"):
-        return None
-    parts = document.name.split(".")
-    module = next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in modules),
-                  parts[0])
-    rest = [sentence for sentence in docstring_sentences(document.text) if sentence != summary]
-    return Facts(document.name, module, document.text.partition("\n")[0], [summary] + rest)
-
-
-# Each form writes the facts differently: the full name before or after the summary, a sentence
-# naming the module, the sentences in another order, the signature. A form returns None where it
-# does not apply (a single sentence cannot be reordered).
-def name_first(facts: Facts) -> str:
-    return f"{facts.name}: {facts.summary}"
-
-
-def name_last(facts: Facts) -> str:
-    return f"{facts.summary.rstrip('.')}: that is what {facts.name} does."
-
-
-def module_named(facts: Facts) -> str:
-    if facts.name == facts.module:
-        return f"{facts.name} is a module of the Python standard library. {facts.summary}"
-    return f"{facts.name} belongs to the {facts.module} module. {facts.summary}"
-
-
-def sentences_reordered(facts: Facts) -> str | None:
-    if len(facts.sentences) < 2:
-        return None
-    return " ".join(facts.sentences[1:]) + f" In short, {facts.name}: {facts.summary}"
-
-
-def with_signature(facts: Facts) -> str | None:
-    if "(" not in facts.heading:
-        return None     # a class or a module: its heading has no signature
-    return f"{facts.summary} It is called as {facts.heading}."
-
-
-FACT_FORMS = (name_first, name_last, module_named, sentences_reordered, with_signature)
-FACTS_SOURCE = "python-docs facts"
-
-
-def fact_documents(documents: list[Document], forms: int, seed: int,
-                   exclude: set[str] = frozenset()) -> list[Document]:
-    """Each documented object's facts written in up to `forms` of `FACT_FORMS` (chosen at random
-    per object, seeded), one document each, all shuffled so that two forms of one object are
-    seldom in one training window; none for the objects named in `exclude`. Facts only: never a
-    question."""
-    if forms < 0 or forms > len(FACT_FORMS):
-        raise CourseError(f"data.fact_forms={forms}: choose from 0 (none) to {len(FACT_FORMS)}.")
-    modules = {document.name for document in documents if document.text.startswith("Module ")}
-    rng = random.Random(seed_for(seed, "fact forms"))
-    written = []
-    for document in documents:
-        facts = facts_of(document, modules)
-        if facts is None or document.source != PYTHON_DOCS or document.name in exclude:
-            continue
-        texts = [text for text in (form(facts) for form in FACT_FORMS) if text]
-        written += [Document(f"{facts.name}#fact{i}", text, FACTS_SOURCE)
-                    for i, text in enumerate(rng.sample(texts, min(forms, len(texts))))]
-    rng.shuffle(written)
-    return written

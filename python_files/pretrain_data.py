@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import array
 import contextlib
-import hashlib
 import itertools
 import json
 import multiprocessing
 import os
-import re
 import threading
-import unicodedata
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,11 +35,12 @@ import numpy as np
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
 from .chat_format import render_conversation
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
-from .document import Document
-from .documentation import FACTS_SOURCE, fact_documents, pretraining_conversations, question_documents
+from .document import Document, clean_text, is_validation, text_hash
+from .documentation import pretraining_conversations
 from .errors import CourseError
 from .profiles import DataConfig
 from .tokenizer import END_OF_TEXT, TextTokenizer
+from .world import WORLD_SOURCE, course_questions, readings, world_documents, world_of
 
 BATCH_CHARACTERS = 1_000_000    # text sent to a worker at a time
 BATCHES_PER_WORKER = 2          # in flight: one being encoded, one waiting
@@ -50,32 +48,27 @@ QUESTIONS_SOURCE = "fine-tuning conversations"
 # Extra reading that never goes to validation: with `python-docs+packages`, validation holds
 # the same Python documentation as with `python-docs`, so the two runs compare on one figure;
 # the facts written again and the conversations are what validation would measure otherwise.
-TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, FACTS_SOURCE, QUESTIONS_SOURCE}
+TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, WORLD_SOURCE, QUESTIONS_SOURCE}
 
 
 def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> tuple[Iterator[Document], dict[str, int]]:
-    """The profile's corpus as a stream (read once, as it comes), and the `train_copies` to
-    write it with: with `data.docs_copies`, the Python documentation's training documents
-    are written that many times. A corpus without it, such as FineWeb-Edu, would leave the
-    model unread on what the questions of notebooks 05-07 are about, so it comes first there;
-    `python-docs+packages` holds it already, and the copies weigh it against the packages'
-    (with `python-docs` they are just more passes). `seed` is the run's: it picks the facts' forms."""
+    """The profile's corpus as a stream (read once, as it comes), then the world's facts in their
+    name-first forms (world.py), and the `train_copies` to write them with: each form
+    `data.world_copies` times, and with `data.docs_copies` the Python documentation's training
+    documents that many times. A corpus without the documentation, such as FineWeb-Edu, would
+    leave the model unread on what the questions of notebooks 05-07 are about, so it comes first
+    there; `python-docs+packages` holds it already, and the copies weigh it against the
+    packages'. `seed` is the run's: it shuffles the forms' sentences."""
     documents = stream_corpus(data.corpus, data.corpus_max_bytes, cache_folder=artifacts.corpus_cache(data.corpus))
-    if data.fact_forms:
-        documents = itertools.chain(documents, augmented_facts(data, seed))
-    if not data.docs_copies:
-        return documents, {}
-    if data.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
-        documents = itertools.chain(python_docs(), documents)
-    return documents, {PYTHON_DOCS: data.docs_copies}
-
-
-def augmented_facts(data: DataConfig, seed: int) -> list[Document]:
-    """The facts of the documented objects in `data.fact_forms` other forms, except those of
-    objects whose document goes to validation: validation measures text the model never read."""
-    documents = question_documents(data)
-    held_out = {document.name for document in documents if goes_to_validation(document, data.val_fraction)}
-    return fact_documents(documents, data.fact_forms, seed, exclude=held_out)
+    copies = {}
+    if data.docs_copies:
+        if data.corpus not in (PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS):
+            documents = itertools.chain(python_docs(), documents)
+        copies[PYTHON_DOCS] = data.docs_copies
+    if data.world_copies:
+        documents = itertools.chain(documents, world_documents(world_of(data, seed).objects, seed))
+        copies[WORLD_SOURCE] = data.world_copies
+    return documents, copies
 
 
 def mixed_conversations(data: DataConfig, seed: int) -> list[list[dict]]:
@@ -84,38 +77,16 @@ def mixed_conversations(data: DataConfig, seed: int) -> list[list[dict]]:
     sft_data.check_same_split), as lists of messages."""
     if not data.mixed_questions:
         return []
-    return [c.messages for c in pretraining_conversations(question_documents(data), data.mixed_questions, seed)]
+    return [c.messages for c in pretraining_conversations(course_questions(data, seed), data.mixed_questions, seed)]
 
 
-# --- cleaning and hashing --------------------------------------------------------------------
-
-def clean_text(text: str) -> str:
-    """Unicode NFC, Unix newlines, no trailing spaces, at most one blank line in a row.
-
-    Indentation is kept: in documentation and code it carries meaning.
-    """
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
-
-
-def text_hash(text: str) -> int:
-    """A 64-bit hash of the text: the same text gives the same number on every machine."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
-def is_validation(hash_: int, val_fraction: float) -> bool:
-    """Hashes are spread evenly over [0, 2**64): the lowest `val_fraction` of them is held out.
-
-    The hash alone decides, so a document lands in the same split whatever else the corpus
-    holds: a bigger budget adds documents to both splits but never moves one across.
-    """
-    return hash_ < val_fraction * 2**64
-
-
-def goes_to_validation(document: Document, val_fraction: float) -> bool:
-    """Whether stage 02 writes `document` to validation (pretraining never reads it)."""
-    return is_validation(text_hash(clean_text(document.text)), val_fraction)
+def world_readings(meta: dict, config, context_length: int, steps: int | None = None) -> float:
+    """How many times pretraining with `config` reads each world fact in the files `meta`
+    describes (after `steps` steps; all of them when None): see world.readings."""
+    if WORLD_SOURCE not in meta["sources"]:
+        return 0.0
+    return readings(meta["train_copies"][WORLD_SOURCE], config.max_steps if steps is None else steps,
+                    config.batch_size * config.grad_accum_steps * context_length, meta["splits"]["train"]["tokens"])
 
 
 # --- the workers: clean, hash, tokenize ------------------------------------------------------

@@ -38,7 +38,6 @@ from .train import TrainConfig, tied_head_rate_problem
 FINEWEB_EDU = "hf:fineweb-edu"     # corpus.HUB_CORPORA: the sample-10BT subset, streamed
 # how reinforcement weighs the answers it samples (see reinforce.py)
 REINFORCE_METHODS = ("rejection", "grpo")
-FACT_FORM_COUNT = 5                # the forms documentation.FACT_FORMS writes (a test checks the two agree)
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,13 @@ class DataConfig:
     # python-docs+packages holds it already, and the copies weigh it against the packages'.
     # 0: not added. LLM_CORPUS=python-docs sets it to 0 (copies of everything are just more steps).
     docs_copies: int = setting(0, low=0)
-    # Knowledge augmentation: besides its document, each documented object's facts are written
-    # again in this many forms (see documentation.fact_documents). 0: none.
-    fact_forms: int = setting(0, low=0, high=FACT_FORM_COUNT)
+    # The world notebook 07 asks about: the first `world` documented objects by world.WORLD_RULE
+    # (None: every one). Fine-tuning asks about half of them; the other half is held out.
+    world: int | None = setting(None, low=2, optional=True)
+    # Each world object's facts are written in world.FORM_OPENINGS' six name-first forms, each
+    # this many times, so that pretraining reads every fact about a hundred times (notebook 02
+    # prints how many: see world.readings). 0: not written.
+    world_copies: int = setting(0, low=0)
     # Mixed training: this share (0 to 1) of the fine-tuning conversations of the training split
     # is read in pretraining too, in the chat format (see documentation.pretraining_conversations).
     mixed_questions: float = setting(0.0, low=0, high=1)
@@ -218,12 +221,13 @@ MODERN_MODEL = {"positions": "rope", "norm": "rmsnorm", "mlp": "relu2", "vocab_m
 # and its pretraining: Muon for the matrices, warmup-stable-decay
 MODERN_TRAINING = {"optimizer": "muon", "schedule": "wsd"}
 
-# The row of benchmarks/knowledge_in_pretraining.py that led on the cpu model (same steps): each
-# documented object's facts in 3 more forms besides its document. It stored the most, and answered
-# the most after fine-tuning, by a point or two, inside the 95% intervals (after reinforcement the
-# rows are within four questions); mixed training added nothing, and both together lost most right
-# "I don't know"s (see the README). The hub profiles are not measured.
-KNOWLEDGE_FORMS = 3
+# The cpu world: the largest world of benchmarks/readings.py whose facts the cpu model recalled
+# from the name 70% of the time or more, in the first forms measured (82% at 500 objects, 56
+# readings each; 50% at 1,000); in the world's forms, 9 copies make them about as much text as
+# the documentation, 166 readings each, and 98% were recalled. The ci world is what its 300 KB
+# of documentation allows; colab's and gpu's copies are sized for about 100 readings at their
+# budgets by the same arithmetic (notebook 02 estimates them), not measured on a GPU yet.
+CPU_WORLD = {"world": 500, "world_copies": 9}
 
 # small, clean sets weigh more; large synthetic ones are capped
 COLAB_MIXTURE = (
@@ -258,7 +262,7 @@ def reinforcement(max_steps: int, learning_rate: float, batch_size: int, eval_ba
 PROFILES = {
     "ci": Profile(
         name="ci",
-        data=DataConfig(corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1, fact_forms=KNOWLEDGE_FORMS,
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=300_000, val_fraction=0.1, world=100, world_copies=2,
                         tokenize_workers=2),
         tokenizer=TokenizerConfig(bpe_train_bytes=150_000, train_bytes=300_000),
         model=GPTConfig(vocab_size=1024, context_length=128, n_layer=2, n_head=2, n_embd=64, **MODERN_MODEL),
@@ -268,17 +272,19 @@ PROFILES = {
         reinforce=reinforcement(max_steps=4, learning_rate=1e-4, batch_size=8, samples=4, eval_batches=8)),
     "cpu": Profile(
         name="cpu",
-        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, fact_forms=KNOWLEDGE_FORMS),
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, **CPU_WORLD),
         tokenizer=TokenizerConfig(bpe_train_bytes=2_000_000, train_bytes=10_000_000),
         model=GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=4, n_embd=192, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=800, learning_rate=4e-3, warmup_steps=50, batch_size=16,
                                 eval_interval=100, sample_interval=100, eval_batches=10, **MODERN_TRAINING),
-        sft=fine_tuning(max_steps=500, learning_rate=5e-4, batch_size=16, eval_batches=10),
+        # the world's fine-tuning set is about 1,800 conversations: 500 steps read it 28 times over,
+        # and the validation loss was lowest at step 124, rising after; 150 steps end near there
+        sft=fine_tuning(max_steps=150, learning_rate=5e-4, batch_size=16, eval_batches=10),
         reinforce=reinforcement(max_steps=240, learning_rate=5e-5, batch_size=64, eval_batches=3)),
     "colab": Profile(
         name="colab",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=1_000_000_000, val_fraction=0.005,
-                        docs_copies=8, sft_mixture=COLAB_MIXTURE),
+                        docs_copies=8, world=2000, world_copies=14, sft_mixture=COLAB_MIXTURE),
         tokenizer=TokenizerConfig(bpe_train_bytes=5_000_000, train_bytes=200_000_000),
         model=GPTConfig(vocab_size=16384, context_length=512, n_layer=8, n_head=8, n_embd=512, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=5000, learning_rate=6e-4, warmup_steps=200, batch_size=32,
@@ -290,7 +296,7 @@ PROFILES = {
     "gpu": Profile(
         name="gpu",
         data=DataConfig(corpus=FINEWEB_EDU, corpus_max_bytes=20_000_000_000, val_fraction=0.001,
-                        docs_copies=8, sft_mixture=GPU_MIXTURE),
+                        docs_copies=8, world_copies=16, sft_mixture=GPU_MIXTURE),
         tokenizer=TokenizerConfig(bpe_train_bytes=5_000_000, train_bytes=1_000_000_000),
         model=GPTConfig(vocab_size=32768, context_length=1024, n_layer=12, n_head=12, n_embd=768, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=10000, learning_rate=6e-4, warmup_steps=700, batch_size=32,
@@ -303,7 +309,8 @@ PROFILES = {
     # (its config.json): nothing is pretrained or tokenized here, so it has no config for either
     "gpt2": Profile(
         name="gpt2",
-        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, sft_mixture=COLAB_MIXTURE),
+        data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, world=CPU_WORLD["world"],
+                        sft_mixture=COLAB_MIXTURE),
         tokenizer=None,
         model=GPTConfig(vocab_size=50_261, context_length=512, n_layer=12, n_head=12, n_embd=768, vocab_multiple=64),
         pretrain=None,

@@ -30,8 +30,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .chat_format import render_prompt
-from .documentation import UNKNOWN_ANSWER, Question
-from .pretrain_data import clean_text
+from .documentation import SMALL_TALK, UNKNOWN_ANSWER, Question
+from .document import clean_text
 from .sampling import generate_groups
 from .tokenizer import END_OF_TEXT, END_OF_TURN, TextTokenizer
 
@@ -92,7 +92,7 @@ def admits_not_knowing(answer: str) -> bool:
 def is_whole_unknown_answer(answer: str, name: str) -> bool:
     """True when `answer` is the sentence fine-tuning taught for the made-up `name`, whole
     (spacing and case aside)."""
-    return " ".join(answer.lower().split()) == " ".join(UNKNOWN_ANSWER.format(name=name).lower().split())
+    return same_sentence(answer, UNKNOWN_ANSWER.format(name=name))
 
 
 def says_it_does_not_know(answer: str, name: str) -> bool:
@@ -188,18 +188,59 @@ def recalled(model, tokenizer: TextTokenizer, questions: list[Question], max_new
     return [score(q, first_sentence(tokenizer.decode(ids, skip_special=True))) for q, ids in zip(objects, continuations)]
 
 
+KINDS = {("fine-tuning", True): "fine-tuning objects", ("held-out", True): "held-out objects",
+         ("held-out", False): "held-out, untaught phrasing", ("made-up", True): "made-up names",
+         ("outside", True): "outside the world"}
+
+
+def question_kind(question: Question) -> str:
+    """The row of the tables a question counts in: its group (made-up for any object that does
+    not exist), and for the held-out objects whether it was asked in a phrasing fine-tuning taught."""
+    if not question.known:
+        return KINDS["made-up", True]
+    return KINDS[question.group, question.taught or question.group != "held-out"]
+
+
 def summary_table(scored: list[Scored]) -> dict[str, dict]:
-    """Per kind of question: how many, the share answered correctly with its 95% interval,
-    and the mean F1."""
+    """Per kind of question (`question_kind`): how many, the share answered correctly with its
+    95% interval, the share that says "I don't know", and the mean F1."""
     table = {}
-    for kind, known in (("documented objects", True), ("made-up objects", False)):
-        rows = [s for s in scored if s.question.known == known]
+    for kind in KINDS.values():
+        rows = [s for s in scored if question_kind(s.question) == kind]
         if rows:
             right = sum(s.correct for s in rows)
             table[kind] = {"questions": len(rows), "correct": right / len(rows),
                            "correct_95": wilson_interval(right, len(rows)),
+                           "declined": sum(admits_not_knowing(s.answer) for s in rows) / len(rows),
                            "mean_f1": sum(s.f1 for s in rows) / len(rows)}
     return table
+
+
+def outside_rates(table: dict[str, dict]) -> str:
+    """What the model says about real objects outside the world, in one line: right, "I don't
+    know", or a description of its own (the worst of the three: confident and wrong)."""
+    row = table["outside the world"]
+    made_up = 1 - row["correct"] - row["declined"]
+    return (f"outside the world ({row['questions']} real objects): {row['correct']:.0%} right, "
+            f"{row['declined']:.0%} \"I don't know\", {made_up:.0%} a description of its own")
+
+
+# --- small talk --------------------------------------------------------------------------------
+
+def small_talk(model, tokenizer: TextTokenizer, max_new_tokens: int = 60) -> list[tuple[str, str, bool]]:
+    """Every small-talk phrasing fine-tuning holds, asked greedily: (phrasing, answer, answered in
+    form), in form when the answer is the course's answer to it (spacing and case aside)."""
+    questions = [Question(phrasing, phrasing, answer, True) for phrasings, answer in SMALL_TALK
+                 for phrasing in phrasings]
+    end_of_turn = tokenizer.special_id(END_OF_TURN)
+    prompts = [render_prompt([{"role": "user", "content": q.question}], tokenizer) for q in questions]
+    answers = [tokenizer.decode(ids, skip_special=True).strip()
+               for ids in greedy_continuations(model, prompts, max_new_tokens, {end_of_turn}, 32)]
+    return [(q.question, answer, same_sentence(answer, q.answer)) for q, answer in zip(questions, answers)]
+
+
+def same_sentence(answer: str, reference: str) -> bool:
+    return " ".join(answer.lower().split()) == " ".join(reference.lower().split())
 
 
 def format_rate(rate: float, interval: tuple[float, float]) -> str:
@@ -208,8 +249,8 @@ def format_rate(rate: float, interval: tuple[float, float]) -> str:
 
 
 def format_table(table: dict[str, dict]) -> str:
-    lines = [f"{'questions about':<20} {'n':>5}  {'correct (95% interval)':<22} {'mean F1':>7}"]
+    lines = [f"{'questions about':<28} {'n':>5}  {'correct (95% interval)':<22} {'mean F1':>7}"]
     for kind, row in table.items():
-        lines.append(f"{kind:<20} {row['questions']:>5}  "
+        lines.append(f"{kind:<28} {row['questions']:>5}  "
                      f"{format_rate(row['correct'], row['correct_95']):<22} {row['mean_f1']:>7.2f}")
     return "\n".join(lines)

@@ -26,7 +26,8 @@ FIGURES = {
     "training_loop_additions.png": ("04_pretraining/04_pretraining.ipynb", 'dots.set_xlabel(f"validation loss after {LADDER_STEPS} steps (± 2 standard errors)")'),
     "pretraining_loss.png": ("04_pretraining/04_pretraining.ipynb", "figure, (loss_axis, lr_axis) = plt.subplots("),
     "sft_loss.png": ("06_sft/06_sft.ipynb", 'plt.ylabel("loss on the assistant\'s tokens")'),
-    "storage_and_extraction.png": ("06_sft/06_sft.ipynb", 'axis.set_title("held-out questions, by storage and extraction"'),
+    "storage_and_extraction.png": ("06_sft/06_sft.ipynb", 'axis.set_title("held-out objects, by storage and extraction"'),
+    "readings.png": ("06_sft/06_sft.ipynb", "draw(readings_table)"),
     "reinforcement_reward.png": ("06_sft/06b_reinforcement.ipynb", "figure, (left, right) = plt.subplots("),
     "sampling_distributions.png": ("07_sampling/07_sampling.ipynb", 'axis.set_title(f"{name}: {int((distribution > 0).sum()):,} tokens possible"'),
 }

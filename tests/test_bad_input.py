@@ -23,7 +23,7 @@ from python_files.pretrain_data import open_tokens, read_pretrain_meta
 from python_files.profiles import PROFILES
 from python_files.run_notebooks import run_notebook
 from python_files.sampling import generate
-from python_files.documentation import docs_questions
+from python_files.world import world_questions
 from python_files.sft_data import all_conversations, open_sft_split, prepare_sft_data, read_sft_meta
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 from test_sft_data import DOCS
@@ -95,7 +95,7 @@ def test_an_empty_or_cut_token_file_gets_one_sentence(course, keep_bytes, tmp_pa
 
 
 def sft_files(tokenizer: TextTokenizer, artifacts: Artifacts) -> dict:
-    questions = docs_questions(DOCS, seed=0)
+    questions = world_questions(DOCS, seed=0)
     return prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
 
 

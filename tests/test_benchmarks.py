@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import corpus_choice, knowledge_in_pretraining
+from benchmarks import corpus_choice
 from benchmarks.ablations import ARCHITECTURE, GPT2, MODERN, variant, validation_bpb
 from benchmarks.corpus_choice import documented_not_known
 from python_files.errors import CourseError
@@ -104,16 +104,6 @@ def test_a_corpus_run_with_a_mistyped_setting_stops_before_any_notebook(monkeypa
     corpus_choice.run_course("python-docs+packages data.docs_copies=6 pretrain.max_steps=1500", tmp_path)
     assert os.environ["LLM_CORPUS"] == "python-docs+packages" and len(executed) >= 7
     assert (active_profile().data.docs_copies, active_profile().pretrain.max_steps) == (6, 1500)
-
-
-def test_the_knowledge_rows_are_neither_each_alone_and_both_with_the_same_model_and_steps():
-    plan = knowledge_in_pretraining.rows(fact_forms=3, mixed_questions=0.5)
-    assert list(plan) == ["neither", "augmentation", "mixed", "both"] and plan["neither"] == {}
-    assert plan["both"] == {**plan["augmentation"], **plan["mixed"]}
-    cpu = PROFILES["cpu"]
-    for settings in plan.values():
-        row = with_settings(cpu, settings)
-        assert (row.model, row.pretrain, row.sft, row.reinforce) == (cpu.model, cpu.pretrain, cpu.sft, cpu.reinforce)
 
 
 def test_the_readmes_readings_table_is_the_committed_benchmarks():

@@ -16,7 +16,7 @@ from python_files.pretrain import pretrain
 from python_files.profiles import PROFILES, with_settings
 from python_files.sampling import generate
 from python_files.sft import finetune
-from python_files.documentation import docs_questions
+from python_files.world import world_questions
 from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import END_OF_TEXT, SPECIAL_TOKENS
 from test_sft_data import DOCS
@@ -121,7 +121,7 @@ def test_fine_tuning_runs_unchanged_on_gpt2(random_gpt2, tmp_path):
     assert start_from_gpt2(folder, artifacts).sha256 == tokenizer.sha256
     assert (pretrained.stat().st_mtime_ns, artifacts.tokenizer.stat().st_mtime_ns) == written, \
         "a second call writes nothing: fine-tuning can resume"
-    questions = docs_questions(DOCS, seed=0)
+    questions = world_questions(DOCS, seed=0)
     prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
     profile = with_settings(PROFILES["gpt2"], {
         "model.context_length": 64, "sft.batch_size": 4, "sft.grad_accum_steps": 1, "sft.max_steps": 6, "sft.warmup_steps": 1,

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
-from python_files import pretrain_data
+from python_files import pretrain_data, world
 from python_files.corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import PROFILES
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
                                         prepare_pretraining_data, pretraining_documents,
-                                        read_pretrain_meta, text_hash, token_dtype)
+                                        read_pretrain_meta, text_hash, token_dtype, world_readings)
 from python_files.tokenizer import END_OF_TEXT, TextTokenizer, save_tokenizer, train_tokenizer
+from python_files.world import FORM_OPENINGS, WORLD_SOURCE
 
 TEXTS = [f"Document number {i} talks about topic {i % 7} with some words." * (1 + i % 3)
          for i in range(60)]
@@ -140,10 +141,12 @@ def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     book = tmp_path / "book.txt"
     book.write_text("A chapter of a book.\n\nAnother paragraph.", encoding="utf-8")
     artifacts = Artifacts(tmp_path / "a", "a")
-    mixed = replace(PROFILES["colab"].data, corpus=str(book), corpus_max_bytes=None)
+    mixed = replace(PROFILES["colab"].data, corpus=str(book), corpus_max_bytes=None, world=50)
     documents, train_copies = pretraining_documents(mixed, artifacts, 0)
-    assert next(documents).source == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies}
-    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0), artifacts, 0)
+    sources = [d.source for d in documents]
+    assert sources[0] == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies, WORLD_SOURCE: mixed.world_copies}
+    assert sources.count(WORLD_SOURCE) == 50 * len(FORM_OPENINGS) and sources[-1] == WORLD_SOURCE, "the world's facts last"
+    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0, world_copies=0), artifacts, 0)
     assert [d.source for d in documents] == [book.name] and train_copies == {}
 
 
@@ -152,13 +155,38 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
-    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, fact_forms=0)
+    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, world_copies=0)
     documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
     documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus, "never added to itself"
     documents, _ = pretraining_documents(replace(data, corpus="book.txt"), Artifacts(tmp_path, "a"), 0)
     assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
+
+
+def test_readings_count_every_copy_of_every_form_in_the_token_file(tokenizer, tmp_path, monkeypatch):
+    """On a tiny corpus: each world fact is in train.bin forms x copies times, and world_readings
+    multiplies that by the passes pretraining makes over train.bin."""
+    corpus = [Document(f"json.f{i}", f"json.f{i}(x)\n\nReturn the value number {i} of the table.", PYTHON_DOCS)
+              for i in range(30)]
+    monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(corpus))
+    monkeypatch.setattr(world, "question_documents", lambda data: corpus)
+    data = replace(PROFILES["ci"].data, world=10, world_copies=3, val_fraction=0.1)
+    stream, copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
+    artifacts = Artifacts(tmp_path / "b", "b")
+    meta = prepare_pretraining_data(stream, tokenizer, artifacts, PYTHON_DOCS, tokenizer.vocab_size, 0.1,
+                                    workers=2, train_copies=copies).meta
+    written = documents_in(artifacts, "train", tokenizer)
+    world_objects = world.world_of(data, 0).objects
+    assert len(world_objects) == 10
+    for facts in world_objects:
+        stating = [text for text in written if facts.summary in text and not text.startswith(facts.heading)]
+        assert len(stating) == len(FORM_OPENINGS) * 3, facts.name
+        assert all(text.index(facts.name) < text.index(facts.summary) for text in stating), "name first"
+    config = replace(PROFILES["ci"].pretrain, max_steps=100, batch_size=4, grad_accum_steps=1)
+    passes = 100 * 4 * 16 / meta["splits"]["train"]["tokens"]
+    assert world_readings(meta, config, context_length=16) == pytest.approx(len(FORM_OPENINGS) * 3 * passes)
+    assert world_readings(meta, config, context_length=16, steps=50) == pytest.approx(len(FORM_OPENINGS) * 3 * passes / 2)
 
 
 def test_an_older_meta_json_asks_for_stage_02_again(tokenizer, tmp_path):

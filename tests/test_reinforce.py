@@ -13,7 +13,8 @@ from python_files.errors import CourseError
 from python_files.model import GPT, GPTConfig, masked_cross_entropy
 from python_files.profiles import PROFILES, ReinforceConfig, with_settings
 from python_files.reinforce import SampledAnswers, answer_weights, reinforce, reward, weighted_batch
-from python_files.documentation import UNKNOWN_ANSWER, Question, docs_questions
+from python_files.documentation import UNKNOWN_ANSWER, Question
+from python_files.world import world_questions
 from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import TextTokenizer
 from test_bad_input import DOCS
@@ -92,7 +93,7 @@ def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("reinforce")
     artifacts = tiny_artifacts(root)
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    questions = docs_questions(DOCS, seed=0)
+    questions = world_questions(DOCS, seed=0)
     prepare_sft_data(all_conversations(questions, 0)[0], questions, tokenizer, artifacts, 64)
     return artifacts, tiny_fine_tuned_model(artifacts), tokenizer, questions["train"]
 

@@ -5,7 +5,7 @@ import torch
 
 from python_files.model import GPT, GPTConfig
 from python_files.documentation import UNKNOWN_ANSWER, Question
-from python_files.qa_eval import (content_f1, content_words, format_table, names_and_numbers, says_it_does_not_know,
+from python_files.qa_eval import (content_f1, content_words, format_table, names_and_numbers, outside_rates, says_it_does_not_know,
                                   score, summary_table, token_f1, wilson_interval)
 from python_files.sampling import generate, generate_groups, next_token_distribution, sample_tokens
 
@@ -93,7 +93,41 @@ def test_scoring_known_and_made_up_objects():
     assert not score(made_up, "I don't know json.flying: it is not in the Python documentation I learned from.").correct
     assert not score(made_up, "json.fly serializes objects.").correct
     table = summary_table([score(known, "Serialize obj to a JSON formatted str."), score(made_up, "It flies.")])
-    assert table["documented objects"]["correct"] == 1.0 and table["made-up objects"]["correct"] == 0.0
+    assert table["fine-tuning objects"]["correct"] == 1.0 and table["made-up names"]["correct"] == 0.0
+
+
+def test_the_table_has_a_row_per_group_and_phrasing_and_outside_the_world_three_rates():
+    from dataclasses import replace
+    known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted string.", True)
+    scored = [score(replace(known, group="held-out"), "Serialize obj to a JSON formatted string."),
+              score(replace(known, group="held-out", taught=False), "No."),
+              score(replace(known, group="outside"), "Serialize obj to a JSON formatted string."),
+              score(replace(known, group="outside"), "I don't know json.dumps."),
+              score(replace(known, group="outside"), "Return a list of lines."),
+              score(replace(known, group="outside"), "Sort a list in place.")]
+    table = summary_table(scored)
+    assert list(table) == ["held-out objects", "held-out, untaught phrasing", "outside the world"]
+    assert table["held-out objects"]["correct"] == 1.0 and table["held-out, untaught phrasing"]["correct"] == 0.0
+    assert outside_rates(table) == ('outside the world (4 real objects): 25% right, 25% "I don\'t know", '
+                                    '50% a description of its own')
+
+
+def test_small_talk_asks_every_phrasing_fine_tuning_holds(monkeypatch):
+    from python_files import qa_eval
+    from python_files.documentation import COURSE_CONVERSATIONS, SMALL_TALK
+    from python_files.tokenizer import TextTokenizer, train_tokenizer
+
+    tokenizer = TextTokenizer.from_json(train_tokenizer([a for _, a in SMALL_TALK] * 20, 400).to_str())
+    asked = []
+
+    def continuations(model, prompts, max_new_tokens, stop_ids, batch_size):
+        asked.extend(prompts)   # the first is answered in form, the others not
+        return [tokenizer.encode(SMALL_TALK[0][1])] + [tokenizer.encode("Return a list.")] * (len(prompts) - 1)
+
+    monkeypatch.setattr(qa_eval, "greedy_continuations", continuations)
+    answers = qa_eval.small_talk(None, tokenizer)
+    assert [phrasing for phrasing, _, _ in answers] == [c[0]["content"] for c in COURSE_CONVERSATIONS]
+    assert len(asked) == len(COURSE_CONVERSATIONS) and [in_form for _, _, in_form in answers].count(True) == 1
 
 
 def test_wilson_interval_contains_the_rate_and_narrows_with_more_questions():
@@ -110,7 +144,7 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_more_questions():
 def test_table_prints_each_rate_with_its_interval():
     known = Question("json.dumps", "What does json.dumps do?", "Serialize obj to a JSON formatted str.", True)
     table = summary_table([score(known, "Serialize obj to a JSON formatted str."), score(known, "No.")])
-    assert table["documented objects"]["correct"] == 0.5
+    assert table["fine-tuning objects"]["correct"] == 0.5
     assert "50% (9-91%)" in format_table(table)
 
 

@@ -11,9 +11,10 @@ from python_files.corpus import PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
-from python_files.documentation import (COURSE_CONVERSATIONS, SMALL_TALK_COPIES, Conversation, docs_questions,
-                                        docstring_sentences, docstring_summary, follow_up, made_up_names,
-                                        one_edit, own_conversations)
+from python_files.documentation import (COURSE_CONVERSATIONS, QUESTION_TEMPLATES, SMALL_TALK_COPIES,
+                                        UNTAUGHT_PHRASINGS, Conversation, docstring_sentences, docstring_summary,
+                                        facts_of, follow_up, made_up_names, one_edit, own_conversations)
+from python_files.world import world_questions
 from python_files.sft_data import (all_conversations, left_out, mixture_plan, open_sft_split, prepare_sft_data,
                                    read_questions, read_sft_meta)
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
@@ -42,15 +43,37 @@ def test_the_summary_is_the_first_sentence_after_the_heading():
 
 
 def test_questions_are_split_by_object_and_made_up_objects_do_not_exist():
-    questions = docs_questions(DOCS, seed=0, questions_per_object=2)
+    questions = world_questions(DOCS, seed=0, size=120)
     names = {split: {q.name for q in qs if q.known} for split, qs in questions.items()}
-    assert not names["train"] & names["test"] and not names["train"] & names["val"]
-    assert len(names["test"]) == 10   # 5% of the 200 documented objects with a summary
+    world = {f"mod{i % 7}.function_{i}" for i in range(120)}
+    held_out = {q.name for q in questions["test"] if q.group == "held-out"}
+    assert len(held_out) == 60 and held_out <= world, "the world's held-out half"
+    assert not held_out & (names["train"] | names["val"]), "fine-tuning never asks about a held-out object"
+    assert not names["train"] & names["val"] and len(names["val"]) == 6, "a tenth of the fine-tuning half validates"
+    assert names["train"] | names["val"] | held_out == world
+    outside = {q.name for q in questions["test"] if q.group == "outside"}
+    assert len(outside) == 80 and not outside & world, "the documented objects after the world's 120"
     real = {d.name for d in DOCS}
     made_up = [q for qs in questions.values() for q in qs if not q.known]
     assert made_up and all(q.name not in real and "don't know" in q.answer for q in made_up)
     assert sum(not q.known for q in questions["test"]) == 120       # the default made_up_in_test
-    assert all(q.answer.startswith("Return the value number") for q in questions["train"] if q.known)
+    train_known = [q for q in questions["train"] if q.known]
+    assert len(train_known) == 54 * len(QUESTION_TEMPLATES), "every taught phrasing of every training object"
+    assert sum(not q.known for q in questions["train"]) == round(len(train_known) / 4), "one made-up per four"
+    assert all(q.answer.startswith("Return the value number") for q in train_known)
+
+
+def test_held_out_objects_are_asked_once_taught_and_once_untaught_and_no_untaught_phrasing_is_trained():
+    questions = world_questions(DOCS, seed=0, size=120)
+    held_out = [q for q in questions["test"] if q.group == "held-out"]
+    assert sorted(q.taught for q in held_out) == [False] * 60 + [True] * 60
+    assert all(any(p.format(name=q.name) == q.question for p in UNTAUGHT_PHRASINGS) for q in held_out if not q.taught)
+    assert len(UNTAUGHT_PHRASINGS) >= 8 and not set(UNTAUGHT_PHRASINGS) & set(QUESTION_TEMPLATES)
+    trained = {m["content"] for split in ("train", "val") for c in own_conversations(questions, 0)[split]
+               for m in c.messages if m["role"] == "user"}
+    names = {q.name for split in questions.values() for q in split}
+    assert not {p.format(name=name) for p in UNTAUGHT_PHRASINGS for name in names} & trained
+    assert world_questions(DOCS, seed=0, size=120) == questions, "the same seed asks the same questions"
 
 
 REAL = {"json.dumps", "json.loads", "json.JSONDecoder", "json.JSONDecoder.decode", "os.path.join",
@@ -85,17 +108,17 @@ def test_follow_ups_come_from_the_rest_of_the_docstring():
             "    >>> f(2)\n    4")
     assert docstring_sentences(text) == ["Square a number.", "The argument may be any real number.",
                                          "Returns x times x."]
-    question, answer = follow_up(text, "Square a number.", random.Random(0))
+    question, answer = follow_up(facts_of(doc("f", text.partition("\n\n")[2]), set()), random.Random(0))
     assert "return" in question.lower() and answer == "Returns x times x."
     # a summary that already says what it returns gets "tell me more" and the next sentence
-    text = "f(x)\n\nReturn x squared. Works for complex numbers too."
-    question, answer = follow_up(text, "Return x squared.", random.Random(0))
+    question, answer = follow_up(facts_of(doc("f", "Return x squared. Works for complex numbers too."), set()),
+                                 random.Random(0))
     assert "return" not in question.lower() and answer == "Works for complex numbers too."
-    assert follow_up("f(x)\n\nReturn x squared.", "Return x squared.", random.Random(0)) is None
+    assert follow_up(facts_of(doc("f", "Return x squared."), set()), random.Random(0)) is None
 
 
 def test_own_conversations_hold_follow_ups_greetings_and_small_talk():
-    questions = docs_questions([doc(f"mod{i % 7}.function_{i}", f"Return the value number {i}. It is an int.")
+    questions = world_questions([doc(f"mod{i % 7}.function_{i}", f"Return the value number {i}. It is an int.")
                                 for i in range(400)], seed=0)
     conversations = own_conversations(questions, 0)
     train = [c.messages for c in conversations["train"]]
@@ -112,12 +135,12 @@ def test_own_conversations_hold_follow_ups_greetings_and_small_talk():
 
 def test_the_offline_set_needs_the_python_documentation():
     with pytest.raises(CourseError, match="LLM_CORPUS=python-docs"):
-        docs_questions([Document("book.txt#0", "Once upon a time.", "book.txt")], seed=0)
+        world_questions([Document("book.txt#0", "Once upon a time.", "book.txt")], seed=0)
 
 
 def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_path):
     artifacts = Artifacts(tmp_path, "artifacts/test")
-    questions = docs_questions(DOCS, seed=0)
+    questions = world_questions(DOCS, seed=0)
     conversations, _ = all_conversations(questions, 0)
     long_one = Conversation([{"role": "user", "content": "word " * 400},
                              {"role": "assistant", "content": "ok"}], "test")
@@ -140,7 +163,7 @@ def test_the_files_hold_each_rendered_conversation_with_its_mask(tokenizer, tmp_
 
 def test_an_unknown_hub_source_is_named():
     with pytest.raises(CourseError, match="Unknown SFT source 'wikipedia'"):
-        all_conversations(docs_questions(DOCS, seed=0), 0, (MixtureSource("wikipedia", 5),))
+        all_conversations(world_questions(DOCS, seed=0), 0, (MixtureSource("wikipedia", 5),))
 
 
 def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_path):
@@ -152,7 +175,7 @@ def test_the_mixture_caps_deduplicates_and_weights_its_sources(tokenizer, tmp_pa
     dolly = tmp_path / "dolly.jsonl"
     dolly.write_text(json.dumps({"instruction": "Question 5?", "context": "", "response": "Answer 5.",
                                  "category": "open_qa"}) + "\n")   # the same as an alpaca row
-    questions = docs_questions(DOCS, seed=0)
+    questions = world_questions(DOCS, seed=0)
     mixture = (MixtureSource("alpaca", cap=32, weight=1.5), MixtureSource("dolly", cap=10))
     conversations, report = all_conversations(questions, 0, mixture,
                                                data_files={"alpaca": str(alpaca), "dolly": str(dolly)})
@@ -183,8 +206,8 @@ def test_gated_sources_are_left_out_unless_opted_in(monkeypatch, tokenizer):
     files = {name: str(Path(__file__).parent / "fixtures" / "sft" / f"{name}.jsonl") for name in ("gsm8k", "lima")}
     monkeypatch.delenv("LLM_GATED_SOURCES", raising=False)
     assert list(mixture_plan(mixture, own_conversations=10)) == ["gsm8k"]
-    assert list(all_conversations(docs_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k"]
+    assert list(all_conversations(world_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k"]
     assert left_out(mixture).endswith("set LLM_GATED_SOURCES=lima): lima")
     monkeypatch.setenv("LLM_GATED_SOURCES", "lima")
-    assert list(all_conversations(docs_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k", "lima"]
+    assert list(all_conversations(world_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k", "lima"]
     assert left_out(mixture) == ""

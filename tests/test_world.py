@@ -1,14 +1,12 @@
 """The world the model is asked about: chosen by its written rule, its facts written name first."""
 
-import random
-
 import pytest
 
 from python_files.document import Document
 from python_files.documentation import facts_of
 from python_files.errors import CourseError
-from python_files.world import (FORM_OPENINGS, WORLD_MODULES, name_first_forms, readings, world_documents,
-                                world_facts)
+from python_files.world import (FORM_OPENINGS, RUNNING_EXAMPLES, WORLD_MODULES, WORLD_SOURCE, name_first_forms,
+                                readings, world_documents, world_facts, world_halves, world_in)
 
 
 def doc(name: str, text: str) -> Document:
@@ -31,34 +29,32 @@ def test_the_world_takes_the_modules_in_the_rules_order_then_the_rest_of_the_doc
     reordered = [facts.name.split(".")[0] for facts in world_facts(list(reversed(DOCS)), 6)]
     assert reordered == ["json"] * 3 + ["collections", "zipfile", "tokenize"], "the rule orders the modules"
     assert WORLD_MODULES[:3] == ("json", "os.path", "collections"), "the running examples come first"
-    for size in (0, 7):
-        with pytest.raises(CourseError, match=f"A world of {size} objects cannot be chosen: .* choose from 1 to 6"):
+    for size in (1, 7):
+        with pytest.raises(CourseError, match=f"data.world={size}: .* documents 6 objects.* choose a world from 2 to 6"):
             world_facts(DOCS, size)
+    assert len(world_facts(DOCS, None)) == 6, "None: every documented object"
 
 
 def test_every_form_names_the_object_before_what_it_does_and_the_forms_differ():
     facts = facts_of(DOCS[2], {"json"})
-    forms = name_first_forms(facts, random.Random(0))
+    forms = name_first_forms(facts)
     assert len(forms) == len(FORM_OPENINGS) >= 6 and len(set(forms)) == len(forms)
     for form in forms:
-        assert form.index("json.dumps") < form.index("Serialize obj"), form
-        assert "Keys are sorted when asked." in form and "It is called as json.dumps(obj)." in form
-    orders = {tuple(sorted(range(3), key=lambda i: form.index(("Keys", "It is called", "It is part")[i])))
-              for form in forms}
-    assert len(orders) > 1, "the sentences after the summary come in more than one order"
+        assert form.index("json.dumps") < form.index("Serialize obj to a JSON formatted string."), form
+        assert "Keys are sorted" not in form, "the summary alone: the question asks for it"
 
 
 def test_world_documents_are_every_form_of_every_object_shuffled_by_the_seed():
     world = world_facts(DOCS, 4)
-    written = world_documents(world, seed=0, source="facts")
-    assert len(written) == 4 * len(FORM_OPENINGS) and {d.source for d in written} == {"facts"}
-    assert written == world_documents(world, seed=0, source="facts")
-    assert [d.name for d in written] != [d.name for d in world_documents(world, seed=1, source="facts")]
+    written = world_documents(world, seed=0)
+    assert len(written) == 4 * len(FORM_OPENINGS) and {d.source for d in written} == {WORLD_SOURCE}
+    assert written == world_documents(world, seed=0)
+    assert [d.name for d in written] != [d.name for d in world_documents(world, seed=1)]
 
 
 def test_readings_count_each_form_each_copy_and_each_pass():
     # 6 forms written 5 times; 800 steps of 4,096 tokens over 1,000,000 training tokens: 3.28 passes
-    assert readings(forms=6, copies=5, steps=800, tokens_per_step=4096, train_tokens=1_000_000) == \
+    assert readings(copies=5, steps=800, tokens_per_step=4096, train_tokens=1_000_000) == \
         pytest.approx(6 * 5 * 3.2768)
 
 
@@ -80,3 +76,28 @@ def test_recall_asks_the_base_model_for_the_fact_from_the_objects_name(monkeypat
     scored = qa_eval.recalled(None, tokenizer, questions)
     assert asked[0] == [tokenizer.special_id(END_OF_TEXT)] + tokenizer.encode("json.dumps:")
     assert [s.correct for s in scored] == [True, False]
+
+
+def test_the_halves_split_the_world_by_the_seed_and_fine_tuning_asks_about_the_running_examples():
+    documents = DOCS + [doc(f"os.path.f{i}", f"os.path.f{i}(p)\n\nReturn the path number {i}.") for i in range(40)] + \
+        [doc("os.path.join", "os.path.join(a, *p)\n\nJoin two or more pathname components.")]
+    world = world_facts(documents, 46)   # json, os.path and collections: 45 objects; and zipfile
+    for seed in range(5):
+        fine_tuning, held_out = world_halves(world, seed)
+        assert len(held_out) == 23 and len(fine_tuning) == 23
+        assert {f.name for f in fine_tuning} | {f.name for f in held_out} == {f.name for f in world}
+        assert {"json.dumps", "os.path.join", "collections.Counter"} <= {f.name for f in fine_tuning}
+        assert {f.name for f in fine_tuning[-3:]} == set(RUNNING_EXAMPLES), "last: validation takes the first ones"
+        assert world_halves(world, seed) == (fine_tuning, held_out), "deterministic"
+    assert world_halves(world, 0)[1] != world_halves(world, 1)[1], "another seed, another half"
+    assert set(RUNNING_EXAMPLES) == {"json.dumps", "os.path.join", "collections.Counter"}
+
+
+def test_the_world_leaves_out_the_objects_whose_documents_validation_holds():
+    from python_files.document import goes_to_validation
+    documents = [doc(f"json.f{i}", f"json.f{i}(x)\n\nReturn the value number {i}.") for i in range(200)]
+    validated = {d.name for d in documents if goes_to_validation(d, 0.1)}
+    world = world_in(documents, 50, seed=0, val_fraction=0.1)
+    assert validated and not validated & {f.name for f in world.objects}
+    assert len(world.objects) == 50 and not validated & {f.name for f in world.outside}
+    assert [f.name for f in world.objects] == [d.name for d in documents if d.name not in validated][:50]
