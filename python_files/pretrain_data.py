@@ -74,7 +74,7 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> 
 def mixed_conversations(data: DataConfig, seed: int) -> list[list[dict]]:
     """The fine-tuning conversations pretraining reads (`data.mixed_questions` of the training
     split's, the split the run's `seed` draws: stage 05 must draw the same, see
-    sft_data.check_same_split), as lists of messages."""
+    pretrain_data.check_same_seed, which stages 04 and 05 apply), as lists of messages."""
     if not data.mixed_questions:
         return []
     return [c.messages for c in pretraining_conversations(course_questions(data, seed), data.mixed_questions, seed)]
