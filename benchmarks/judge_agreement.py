@@ -1,6 +1,11 @@
 """How often the answer judge agrees with a reader: the hand labels of benchmarks/judge_labels.
 
     python -m benchmarks.judge_agreement
+    LLM_PROFILE=cpu python -m benchmarks.judge_agreement --draw FILE   # answers of the last run of 07, to label
+
+There are two sets of labels (`LABEL_SETS`): answers of the model before the world, and answers
+of the committed run since (the judge is checked on the model it judges). `--draw` writes a
+new set to label, without labels: answers that notebook 07 saved, drawn at random.
 
 For each candidate judge of documented objects, the bar (the least F1 counted correct) is chosen
 on half of the objects and the agreement measured on the other half, then the halves swap
@@ -16,20 +21,47 @@ interval, and per kind of label.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import random
 from pathlib import Path
+
+from python_files.artifacts import Artifacts
+from python_files.profiles import active_profile
 
 from python_files.documentation import Question
 from python_files.qa_eval import (CORRECT_F1, admits_not_knowing, content_f1, content_words, f1, score,
                                   says_it_does_not_know, token_f1, tokens, wilson_interval)
 
 LABELS = Path(__file__).parent / "judge_labels" / "labels.jsonl"
+WORLD_LABELS = Path(__file__).parent / "judge_labels" / "labels_world.jsonl"
+LABEL_SETS = {"the model before the world": LABELS, "the world's run": WORLD_LABELS}
+# what --draw takes of each group of notebook 07's answers (results.json)
+DRAWN = {("held-out", True): 100, ("held-out", False): 50, ("made-up", True): 25, ("outside", True): 25}
 BARS = [round(0.05 * i, 2) for i in range(4, 20)]
 
 
 def read_labels(path: Path = LABELS) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def all_labels() -> list[dict]:
+    return [label for path in LABEL_SETS.values() for label in read_labels(path)]
+
+
+def draw(results: dict, seed: int = 33) -> list[dict]:
+    """Answers of notebook 07's saved results to label, `DRAWN` of each group, in a random order."""
+    rng = random.Random(seed)
+    drawn = []
+    for (group, taught), count in DRAWN.items():
+        answers = [a for a in results["answers"] if a["group"] == group and a["taught"] == taught]
+        drawn += rng.sample(answers, min(count, len(answers)))
+    rng.shuffle(drawn)
+    model = "after 06b" if "06b" in results["model"] else "after 06"
+    return [{"name": a["name"], "kind": "made-up" if a["group"] == "made-up" else "documented", "group": a["group"],
+             "question": a["question"], "reference": a["reference"], "model": model, "answer": a["answer"]}
+            for a in drawn]
 
 
 def as_question(label: dict) -> Question:
@@ -106,7 +138,16 @@ def row(title: str, c: dict[str, int]) -> str:
 
 
 def main() -> None:
-    labels = read_labels()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draw", type=Path, help="write answers of the last run of notebook 07 to label here")
+    args = parser.parse_args()
+    if args.draw:
+        artifacts = Artifacts.for_profile(active_profile().name)
+        drawn = draw(artifacts.read_json(artifacts.eval_results, "07_sampling"))
+        args.draw.write_text("".join(json.dumps(answer) + "\n" for answer in drawn), encoding="utf-8")
+        print(f"{len(drawn)} answers to label -> {args.draw}")
+        return
+    labels = all_labels()
     documented = [label for label in labels if label["kind"] != "made-up"]
     made_up = [label for label in labels if label["kind"] == "made-up"]
     print(f"{len(labels)} hand labels: {len(documented)} answers about documented objects "
@@ -122,12 +163,14 @@ def main() -> None:
     new = [score(as_question(label), label["answer"]).correct for label in made_up]
     print(row("the whole sentence fine-tuning taught", counts(new, truth(made_up))))
 
-    print(f"\nqa_eval's judge (bar {CORRECT_F1:g}) on all labels:")
-    verdicts = [score(as_question(label), label["answer"]).correct for label in labels]
-    print(row("all", counts(verdicts, truth(labels))))
-    for kind in sorted({label["kind"] for label in labels}):
-        rows = [i for i, label in enumerate(labels) if label["kind"] == kind]
-        print(row(f"  {kind}", counts([verdicts[i] for i in rows], [truth(labels)[i] for i in rows])))
+    for name, path in LABEL_SETS.items():
+        labels = read_labels(path)
+        print(f"\nqa_eval's judge (bar {CORRECT_F1:g}) on the labels of {name} ({path.name}):")
+        verdicts = [score(as_question(label), label["answer"]).correct for label in labels]
+        print(row("all", counts(verdicts, truth(labels))))
+        for kind in sorted({label["kind"] for label in labels}):
+            rows = [i for i, label in enumerate(labels) if label["kind"] == kind]
+            print(row(f"  {kind}", counts([verdicts[i] for i in rows], [truth(labels)[i] for i in rows])))
 
 
 if __name__ == "__main__":

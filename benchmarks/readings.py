@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -93,14 +92,8 @@ ASKED = 200     # world objects asked about per row: enough for intervals of abo
 
 def row_artifacts(profile: Profile, size: int, forms_kind: str) -> Artifacts:
     """A folder of the row's own, with the profile run's tokenizer."""
-    base = Artifacts.for_profile(profile.name)
     folder = str(size) if forms_kind == "name-first" else f"{size}-{forms_kind}"
-    artifacts = Artifacts(base.root / "benchmarks" / "readings" / folder,
-                          f"{base.shown_root}/benchmarks/readings/{folder}")
-    target = artifacts.root / base.tokenizer_dir.relative_to(base.root)
-    if not target.exists():
-        shutil.copytree(base.require(base.tokenizer_dir, "01_tokenizer"), target, ignore=shutil.ignore_patterns(".lock"))
-    return artifacts
+    return Artifacts.for_profile(profile.name).benchmark_row("readings", folder)
 
 
 def copies_for(documents: list, facts: list) -> int:

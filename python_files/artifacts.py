@@ -102,6 +102,16 @@ class Artifacts:
     def eval_results(self) -> Path:
         return self.root / "eval" / "results.json"
 
+    def benchmark_row(self, benchmark: str, row: str) -> "Artifacts":
+        """The artifacts of one row of a benchmark that trains (benchmarks/<benchmark>/<row>/ under
+        this root), with this run's tokenizer copied in: each row makes its own files from it."""
+        artifacts = Artifacts(self.root / "benchmarks" / benchmark / row,
+                              f"{self.shown_root}/benchmarks/{benchmark}/{row}")
+        if not artifacts.tokenizer_dir.exists():
+            shutil.copytree(self.require(self.tokenizer_dir, "01_tokenizer"), artifacts.tokenizer_dir,
+                            ignore=shutil.ignore_patterns(".lock"))
+        return artifacts
+
     def show(self, path: Path) -> str:
         """`path` as printed in a notebook: from the artifacts root, never absolute."""
         return f"{self.shown_root}/{path.relative_to(self.root).as_posix()}"

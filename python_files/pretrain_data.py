@@ -54,7 +54,8 @@ TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, WORLD_SOURCE, QUESTIONS_SOURCE}
 def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> tuple[Iterator[Document], dict[str, int]]:
     """The profile's corpus as a stream (read once, as it comes), then the world's facts in their
     name-first forms (world.py), and the `train_copies` to write them with: each form
-    `data.world_copies` times, and with `data.docs_copies` the Python documentation's training
+    `data.world_copies` times, each mixed-in conversation (`mixed_conversations`)
+    `data.mixed_copies` times, and with `data.docs_copies` the Python documentation's training
     documents that many times. A corpus without the documentation, such as FineWeb-Edu, would
     leave the model unread on what the questions of notebooks 05-07 are about, so it comes first
     there; `python-docs+packages` holds it already, and the copies weigh it against the
@@ -68,6 +69,8 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> 
     if data.world_copies:
         documents = itertools.chain(documents, world_documents(world_of(data, seed).objects, seed))
         copies[WORLD_SOURCE] = data.world_copies
+    if data.mixed_questions:    # the conversations themselves come from mixed_conversations
+        copies[QUESTIONS_SOURCE] = data.mixed_copies
     return documents, copies
 
 

@@ -248,6 +248,17 @@ def format_rate(rate: float, interval: tuple[float, float]) -> str:
     return f"{rate:.0%} ({interval[0] * 100:.0f}-{interval[1]:.0%})"
 
 
+def format_columns(tables: dict[str, dict[str, dict]]) -> str:
+    """Several models' tables (`summary_table`) side by side: the share correct and its interval,
+    per kind of question of the first table."""
+    first = next(iter(tables.values()))
+    lines = [f"{'questions about':<28} {'n':>5}  " + "".join(f"{name:<24}" for name in tables)]
+    for kind, row in first.items():
+        lines.append(f"{kind:<28} {row['questions']:>5}  " + "".join(
+            f"{format_rate(table[kind]['correct'], table[kind]['correct_95']):<24}" for table in tables.values()))
+    return "\n".join(lines)
+
+
 def format_table(table: dict[str, dict]) -> str:
     lines = [f"{'questions about':<28} {'n':>5}  {'correct (95% interval)':<22} {'mean F1':>7}"]
     for kind, row in table.items():

@@ -30,7 +30,7 @@ MODEL_CHOICES = ["latest", "sft", "reinforce", "pretrain"]
 # far more than any profile's context holds (ChatSession refuses, with its own sentence, a message
 # that is shorter than this but does not fit with room for an answer)
 MAX_MESSAGE_CHARACTERS = 4_000
-EXAMPLE = "What does json.dumps do?"
+EXAMPLE = "What does os.path.join do?"   # the placeholder: a question the cpu run's model answers right
 
 
 class Models:

@@ -117,3 +117,17 @@ def test_the_readmes_readings_table_is_the_committed_benchmarks():
     assert len(table["rows"]) >= 3
     assert markdown_table(table) in (REPO_ROOT / "README.md").read_text(encoding="utf-8"), \
         "run python -m benchmarks.readings --save readme_materials/readings.json and copy its table"
+
+
+def test_the_extraction_rows_are_settings_of_the_profile_each_in_a_folder_of_its_own(tmp_path, monkeypatch):
+    from benchmarks.extraction import ROWS, row_artifacts
+    from python_files.profiles import parse_settings
+
+    cpu = PROFILES["cpu"]
+    rows = {row: with_settings(cpu, parse_settings(row)) for row in ROWS}
+    assert rows[""] == cpu, "the empty row is the profile as it is"
+    assert rows["data.mixed_questions=0"] == with_settings(cpu, {"data.mixed_questions": 0.0}) != cpu
+    monkeypatch.setenv("LLM_ARTIFACTS", str(tmp_path))
+    (tmp_path / "cpu" / "tokenizer").mkdir(parents=True)
+    folders = {row_artifacts(cpu, row).root for row in ROWS}
+    assert len(folders) == len(ROWS) and all((folder / "tokenizer").is_dir() for folder in folders)

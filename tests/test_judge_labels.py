@@ -1,9 +1,10 @@
 """The answer judge of notebook 07 against answers labelled by hand (benchmarks/judge_labels)."""
 
-from benchmarks.judge_agreement import as_question, counts, kappa, read_labels, truth
+from benchmarks.judge_agreement import WORLD_LABELS, all_labels, as_question, counts, draw, kappa, read_labels, truth
 from python_files.qa_eval import score
 
-LABELS = read_labels()
+LABELS = all_labels()
+WORLD = read_labels(WORLD_LABELS)
 
 
 def agreement(labels: list[dict]) -> dict[str, int]:
@@ -21,6 +22,25 @@ def test_the_labels_cover_both_kinds_of_question_both_models_and_both_verdicts()
 def test_the_judge_agrees_with_the_reader_on_at_least_nine_answers_in_ten():
     c = agreement(LABELS)
     assert (c["both right"] + c["both wrong"]) / sum(c.values()) >= 0.9
+
+
+def test_the_model_the_judge_judges_now_has_200_labels_of_its_own_and_the_judge_agrees_on_them():
+    assert len(WORLD) >= 200 and {label["model"] for label in WORLD} <= {"after 06", "after 06b"}
+    assert {label["group"] for label in WORLD} == {"held-out", "made-up", "outside"}
+    assert all(label["why"].strip() for label in WORLD), "every label says why"
+    c = agreement(WORLD)
+    assert (c["both right"] + c["both wrong"]) / sum(c.values()) >= 0.9 and kappa(c) >= 0.6
+
+
+def test_a_draw_takes_each_group_in_its_share_and_keeps_what_a_label_needs():
+    answers = [{"name": f"m.f{i}", "question": f"What does m.f{i} do?", "reference": "Return x.", "answer": "Return x.",
+                "group": group, "taught": taught} for i in range(300)
+               for group, taught in (("held-out", i % 2 == 0), ("made-up", True), ("outside", True))]
+    drawn = draw({"model": "fine-tuned, then reinforced for 4 steps (06b)", "answers": answers})
+    assert len(drawn) == 200 and sum(d["group"] == "made-up" for d in drawn) == 25
+    assert all(d["model"] == "after 06b" and d["kind"] == ("made-up" if d["group"] == "made-up" else "documented")
+               for d in drawn)
+    assert draw({"model": "x (06b)", "answers": answers}) == drawn, "the same answers, the same draw"
 
 
 def test_on_documented_objects_the_judge_finds_most_right_answers_and_few_wrong_ones():

@@ -18,7 +18,7 @@ from python_files.document import Document
 from python_files.errors import CourseError
 from python_files.profiles import PROFILES
 from python_files.pretrain_data import (clean_text, encoded_batches, is_validation, open_tokens,
-                                        prepare_pretraining_data, pretraining_documents,
+                                        QUESTIONS_SOURCE, prepare_pretraining_data, pretraining_documents,
                                         read_pretrain_meta, text_hash, token_dtype, world_readings)
 from python_files.tokenizer import END_OF_TEXT, TextTokenizer, save_tokenizer, train_tokenizer
 from python_files.world import FORM_OPENINGS, WORLD_SOURCE
@@ -137,6 +137,18 @@ def test_a_mixed_in_source_is_written_several_times_to_training_and_once_to_vali
                                  train_copies={"docs": 0})
 
 
+def test_mixed_in_conversations_are_written_to_training_only_as_many_times_as_asked(tokenizer, tmp_path):
+    artifacts = Artifacts(tmp_path, "artifacts/test")
+    conversations = [[{"role": "user", "content": f"What does mod.f{i} do?"},
+                      {"role": "assistant", "content": f"Return {i}."}] for i in range(12)]
+    meta = prepare_pretraining_data(documents(), tokenizer, artifacts, "test", tokenizer.vocab_size, 0.1, workers=2,
+                                    train_copies={QUESTIONS_SOURCE: 3}, conversations=conversations).meta
+    train, val = documents_in(artifacts, "train", tokenizer), documents_in(artifacts, "val", tokenizer)
+    for number in range(12):
+        assert sum(f"What does mod.f{number} do?" in text for text in train) == 3
+        assert not any(f"mod.f{number} " in text for text in val), "a conversation never validates"
+    assert meta["sources"][QUESTIONS_SOURCE] == 12
+
 def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     book = tmp_path / "book.txt"
     book.write_text("A chapter of a book.\n\nAnother paragraph.", encoding="utf-8")
@@ -144,9 +156,11 @@ def test_a_profile_that_mixes_in_the_documentation_reads_it_first(tmp_path):
     mixed = replace(PROFILES["colab"].data, corpus=str(book), corpus_max_bytes=None, world=50)
     documents, train_copies = pretraining_documents(mixed, artifacts, 0)
     sources = [d.source for d in documents]
-    assert sources[0] == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies, WORLD_SOURCE: mixed.world_copies}
+    assert sources[0] == PYTHON_DOCS and train_copies == {PYTHON_DOCS: mixed.docs_copies, WORLD_SOURCE: mixed.world_copies,
+                                                          QUESTIONS_SOURCE: mixed.mixed_copies}
     assert sources.count(WORLD_SOURCE) == 50 * len(FORM_OPENINGS) and sources[-1] == WORLD_SOURCE, "the world's facts last"
-    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0, world_copies=0), artifacts, 0)
+    documents, train_copies = pretraining_documents(replace(mixed, docs_copies=0, world_copies=0, mixed_questions=0),
+                                                    artifacts, 0)
     assert [d.source for d in documents] == [book.name] and train_copies == {}
 
 
@@ -155,7 +169,7 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
-    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, world_copies=0)
+    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, world_copies=0, mixed_questions=0)
     documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
     documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"), 0)

@@ -5,7 +5,7 @@ import torch
 
 from python_files.model import GPT, GPTConfig
 from python_files.documentation import UNKNOWN_ANSWER, Question
-from python_files.qa_eval import (content_f1, content_words, format_table, names_and_numbers, outside_rates, says_it_does_not_know,
+from python_files.qa_eval import (content_f1, content_words, format_columns, format_table, names_and_numbers, outside_rates, says_it_does_not_know,
                                   score, summary_table, token_f1, wilson_interval)
 from python_files.sampling import generate, generate_groups, next_token_distribution, sample_tokens
 
@@ -146,6 +146,10 @@ def test_table_prints_each_rate_with_its_interval():
     table = summary_table([score(known, "Serialize obj to a JSON formatted str."), score(known, "No.")])
     assert table["fine-tuning objects"]["correct"] == 0.5
     assert "50% (9-91%)" in format_table(table)
+    better = summary_table([score(known, "Serialize obj to a JSON formatted str.")] * 2)
+    row = next(line for line in format_columns({"before": table, "after": better}).splitlines()
+               if line.startswith("fine-tuning objects"))
+    assert row.index("50% (9-91%)") < row.index("100% (34-100%)"), "one column per model, in order"
 
 
 def test_a_group_is_sampled_as_one_batch_from_a_prompt_prefilled_once(model):

@@ -25,7 +25,7 @@ TOO_LARGE = {"data.val_fraction": 1.0, "data.mixed_questions": 1.5,
              "model.dropout": 1.0, "model.n_head": 3, "min_lr_ratio": 1.5, "weight_decay": 2.0,
              "decay_fraction": 1.5, "warmup_steps": 10**9, "reinforce.samples": 5}
 # data.world: its upper bound is the documentation's count, which stage 02 checks (test_world.py)
-NO_UPPER_BOUND = {"data.docs_copies", "data.world", "data.world_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
+NO_UPPER_BOUND = {"data.docs_copies", "data.world", "data.world_copies", "data.mixed_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
                   "tokenizer.train_bytes", "model.vocab_size", "model.context_length", "model.n_layer",
                   "model.n_embd", "model.vocab_multiple", "model.logit_softcap", "max_steps", "learning_rate",
                   "embedding_learning_rate", "head_learning_rate",

@@ -1,6 +1,7 @@
 """The SFT set: docstring summaries, the split by object, and the rendered files."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from python_files.errors import CourseError
 from python_files.profiles import MixtureSource
 from python_files.documentation import (COURSE_CONVERSATIONS, QUESTION_TEMPLATES, SMALL_TALK_COPIES,
                                         UNTAUGHT_PHRASINGS, Conversation, docstring_sentences, docstring_summary,
-                                        facts_of, follow_up, made_up_names, one_edit, own_conversations)
+                                        facts_of, follow_up, made_up_names, one_edit, own_conversations,
+                                        pretraining_conversations)
 from python_files.world import world_questions
 from python_files.sft_data import (all_conversations, left_out, mixture_plan, open_sft_split, prepare_sft_data,
                                    read_questions, read_sft_meta)
@@ -75,6 +77,17 @@ def test_held_out_objects_are_asked_once_taught_and_once_untaught_and_no_untaugh
     assert not {p.format(name=name) for p in UNTAUGHT_PHRASINGS for name in names} & trained
     assert world_questions(DOCS, seed=0, size=120) == questions, "the same seed asks the same questions"
 
+
+
+def test_mixed_training_reads_questions_about_the_fine_tuning_half_only():
+    questions = world_questions(DOCS, seed=0, size=120)
+    mixed = pretraining_conversations(questions, 1.0, seed=0)
+    asked = " ".join(m["content"] for c in mixed for m in c.messages if m["role"] == "user")
+    kept_out = {q.name for q in questions["test"] + questions["val"] if q.known}
+    assert len(mixed) == len(own_conversations(questions, 0)["train"]), "share 1.0: every training conversation"
+    assert not any(re.search(rf"(?<![\w.]){re.escape(name)}(?!\.?\w)", asked) for name in kept_out), \
+        "no question about a held-out or validation object before notebook 07"
+    assert len(pretraining_conversations(questions, 0.5, seed=0)) == round(len(mixed) / 2)
 
 REAL = {"json.dumps", "json.loads", "json.JSONDecoder", "json.JSONDecoder.decode", "os.path.join",
         "collections.OrderedDict.move_to_end"}

@@ -21,7 +21,7 @@ from python_files.artifacts import REPO_ROOT
 from python_files.chat_format import render_prompt
 from python_files.device import default_device
 from python_files.tokenizer import USER, TextTokenizer
-from python_files.web_chat import MAX_MESSAGE_CHARACTERS, Models, chat_turn
+from python_files.web_chat import EXAMPLE, MAX_MESSAGE_CHARACTERS, Models, chat_turn
 from tiny_course import tiny_artifacts, tiny_fine_tuned_model
 
 SETTINGS = dict(choice="latest", system="", temperature=0.0, top_p=1.0)
@@ -208,7 +208,7 @@ def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser,
     browser.get(address)
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#message textarea"))
     record_the_answers(browser)
-    ask(browser, "What does json.dumps do?")
+    ask(browser, EXAMPLE)
     WebDriverWait(browser, 60).until(lambda d: len(messages(d)) == 2 and answered(d))
     answer = messages(browser)[1]
     shown_while_written = [text for text in browser.execute_script("return window.seen") if text != answer]
@@ -226,7 +226,7 @@ def test_the_page_answers_two_tabs_refuses_bad_input_and_resets(server, browser,
     WebDriverWait(browser, 60).until(lambda d: len(messages(d)) == 2 and answered(d))
     assert messages(browser)[0].startswith("Hello!")
     browser.switch_to.window(first_tab)
-    assert len(messages(browser)) == 2 and messages(browser)[0].startswith("What does json.dumps do?")
+    assert len(messages(browser)) == 2 and messages(browser)[0].startswith(EXAMPLE)
 
     before = messages(browser)
     ask(browser, "x" * 50_000)
