@@ -45,8 +45,11 @@ def shown_by(cells: list[dict]) -> str:
 
 
 def appears_in(number: str, text: str) -> bool:
-    """`number` is in `text` as written, or (a decimal) as the start of a longer one: 1.58 in 1.5801."""
-    return number in text or ("." in number and re.search(re.escape(number) + r"\d", text) is not None)
+    """`number` is in `text` as a number of its own, not inside a longer one (762 is not in 1,762 or
+    0.762), or (a decimal) as the start of a longer one: 1.58 in 1.5801."""
+    alone = rf"(?<![\d.,]){re.escape(number)}(?!\d|,\d\d\d)"
+    longer = rf"(?<![\d.,]){re.escape(number)}\d"
+    return re.search(alone, text) is not None or ("." in number and re.search(longer, text) is not None)
 
 
 def unsupported_numbers(cells: list[dict], root: Path = REPO_ROOT) -> list[str]:
@@ -74,6 +77,12 @@ def markdown(text: str) -> dict:
 
 def code(source: str, printed: str) -> dict:
     return {"cell_type": "code", "source": [source], "outputs": [{"output_type": "stream", "text": [printed]}]}
+
+
+def test_a_number_is_found_only_as_a_number_of_its_own():
+    assert appears_in("762", "762 tokens/s") and appears_in("1.58", "1.5801 bits") and appears_in("163", "163.0M")
+    assert not appears_in("762", "1,762 tokens") and not appears_in("762", "0.762") and not appears_in("762", "27620")
+    assert not appears_in("20,000", "120,000") and not appears_in("200", "2000000")
 
 
 def test_the_check_finds_a_number_no_output_shows_and_accepts_a_quoted_one(tmp_path):
