@@ -45,8 +45,8 @@ def row_artifacts(profile: Profile, row: str) -> Artifacts:
     return Artifacts.for_profile(profile.name).benchmark_row("extraction", folder)
 
 
-def prepare_stages(profile: Profile, artifacts: Artifacts, tokenizer: TextTokenizer) -> dict:
-    """Stages 02 and 05 as their notebooks run them; the token files' meta."""
+def prepare_stages(profile: Profile, artifacts: Artifacts, tokenizer: TextTokenizer) -> tuple[dict, dict]:
+    """Stages 02 and 05 as their notebooks run them; the token files' meta and the questions."""
     documents, train_copies = pretraining_documents(profile.data, artifacts, profile.seed)
     meta = prepare_pretraining_data(documents, tokenizer, artifacts, profile.data.corpus, profile.model.vocab_size,
                                     profile.data.val_fraction, profile.data.tokenize_workers, train_copies,
@@ -54,7 +54,7 @@ def prepare_stages(profile: Profile, artifacts: Artifacts, tokenizer: TextTokeni
     questions = course_questions(profile.data, profile.seed)
     conversations, report = all_conversations(questions, profile.seed, profile.data.sft_mixture)
     prepare_sft_data(conversations, questions, tokenizer, artifacts, profile.model.context_length, report, profile.seed)
-    return meta
+    return meta, questions
 
 
 def rate(rows: dict, kind: str) -> dict:
@@ -66,12 +66,12 @@ def run_row(profile: Profile, row: str, device) -> dict:
     start = time.perf_counter()
     artifacts = row_artifacts(profile, row)
     tokenizer = TextTokenizer.load(artifacts.tokenizer)
-    meta = prepare_stages(profile, artifacts, tokenizer)
+    meta, questions = prepare_stages(profile, artifacts, tokenizer)
     pretrain(profile, artifacts, device, progress=False)
     finetune(profile, artifacts, device, progress=False)
     base = load_model(Checkpoints(artifacts.checkpoints("pretrain")).best, device, tokenizer.sha256)
     model = load_model(Checkpoints(artifacts.checkpoints("sft")).best, device, tokenizer.sha256)
-    test = course_questions(profile.data, profile.seed)["test"]
+    test = questions["test"]
     held_out = [q for q in test if q.group == "held-out" and q.taught]
     recall = [s.correct for s in recalled(base, tokenizer, held_out)]
     table = summary_table(answer_all(model, tokenizer, test))
