@@ -1,7 +1,7 @@
 """The lessons' pictures of ideas, drawn from the run's own data so that they re-draw with it.
 
 Each function draws one idea next to the lesson's code that builds it (most of them before it),
-and shows it: `windows`, `merges`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
+and shows it: `encoding`, `windows`, `merges`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
 `packed_window` (05, 06), `group` (06b), `kept_tokens` and `kv_cache` (07). Plots of results
 (losses, rates) stay in the lessons, beside the numbers they show.
 """
@@ -37,6 +37,29 @@ def canvas(width: float, height: float, x_range: tuple[float, float], y_range: t
     axis.axis("off")
     axis.set_title(title, fontsize=10)
     return figure, axis
+
+
+def encoding(chunks: list[list[str]], ids: list[list[int]]) -> None:
+    """One text encoded: its bytes, cut into the pre-split's chunks (gaps: no merge crosses
+    them), each chunk's tokens after all its merges, and their ids. `chunks` holds each chunk's
+    tokens as text, `ids` their ids."""
+    widths = [[len(token.encode("utf-8")) for token in tokens] for tokens in chunks]
+    total = sum(map(sum, widths)) + len(chunks) - 1
+    _, axis = canvas(0.42 * total + 1.6, 2.3, (-2.6, total), (-0.7, 2.6),
+                     "encoding: bytes, cut into chunks, merged inside each chunk, then ids")
+    x = 0.0
+    for tokens, token_widths, token_ids in zip(chunks, widths, ids):
+        data = "".join(tokens).encode("utf-8")    # a byte past ASCII is shown in hex
+        token_row(axis, 2, [chr(b) if b < 128 else f"{b:02x}" for b in data], x0=x, fontsize=8)
+        for token, width, token_id in zip(tokens, token_widths, token_ids):
+            axis.add_patch(Rectangle((x, 0.6), width - 0.06, 0.8, facecolor=HIGHLIGHT, edgecolor="grey"))
+            axis.text(x + width / 2, 1, shown_token(token), ha="center", va="center", fontsize=9)
+            axis.text(x + width / 2, 0, str(token_id), ha="center", va="center", fontsize=8)
+            x += width
+        x += 1                      # the gap between two chunks
+    for y, label in ((2, "bytes"), (1, "tokens"), (0, "ids")):
+        axis.text(-0.3, y, label, ha="right", va="center", fontsize=9)
+    plt.show()
 
 
 def windows(tokens: list[str]) -> None:

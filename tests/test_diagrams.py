@@ -55,3 +55,11 @@ def test_a_group_colors_answers_by_the_sign_of_their_weight(drawn):
     diagrams.group("q?", ["x", "y", "z"], [1.0, 0.0, 0.5], [0.5, -0.5, 0.0])
     weights = drawn[0].axes[1]
     assert [patches_colored(weights, color) for color in ("C2", "C3", "lightgrey")] == [1, 1, 1]
+
+
+def test_encoding_draws_a_box_per_byte_and_per_token_with_its_id(drawn):
+    diagrams.encoding([["json"], [".d", "umps"], ["é"]], [[5], [6, 7], [8]])
+    axis = drawn[0].axes[0]
+    assert patches_colored(axis, "#e8eef7") == 4 + 6 + 2      # one box per byte: é is two
+    assert patches_colored(axis, diagrams.HIGHLIGHT) == 4     # one per token
+    assert {"5", "6", "7", "8"} <= {text.get_text() for text in axis.texts}
