@@ -52,15 +52,14 @@ def annealing(config: PretrainConfig, meta: dict) -> tuple[int, int] | None:
     return (config.max_steps - decay_steps(config)) * config.grad_accum_steps, meta["repeats_start_token"]
 
 
-def sampler(tokenizer: TextTokenizer, prompt: str, seed: int, precision: str = "auto", max_new_tokens: int = 40):
-    """A function that completes `prompt` with a model, for a look at it during training: the same
-    draws at every look (a generator seeded anew from the run's `seed`), so that what changes
-    from one look to the next is the model."""
+def sampler(tokenizer: TextTokenizer, prompt: str, precision: str = "auto", max_new_tokens: int = 40):
+    """A function that completes `prompt` with a model's most likely tokens (greedy, as notebook 03
+    writes it), for a look at it during training: with no randomness in the look, what changes
+    from one look to the next is the model alone."""
     prompt_ids = tokenizer.encode(prompt)
 
     def complete(model: GPT) -> str:
-        return prompt + tokenizer.decode(generate(model, prompt_ids, max_new_tokens, temperature=0.8, top_k=50,
-                                                  seed=seed_for(seed, "samples during pretraining"),
+        return prompt + tokenizer.decode(generate(model, prompt_ids, max_new_tokens, temperature=0,
                                                   precision=precision))
     return complete
 
@@ -106,7 +105,7 @@ def pretrain(profile: Profile, artifacts: Artifacts, device: torch.device | None
                  lambda: validation_batches(profile, val_tokens, device, distributed),
                  config, Checkpoints(artifacts.checkpoints("pretrain")),
                  token_bytes=torch.tensor(tokenizer.token_bytes(), device=device),
-                 sample=sampler(tokenizer, config.sample_prompt, profile.seed, config.precision),
+                 sample=sampler(tokenizer, config.sample_prompt, config.precision),
                  progress=progress, distributed=distributed, seed=profile.seed, stage="pretrain",
                  trained_on={"tokenizer": tokenizer.sha256, "token files": fingerprint(meta),
                              # only when on, so that runs from before the option still resume
