@@ -23,7 +23,10 @@ def token_row(axis, y: float, texts: list[str], colors: list[str] | str = "#e8ee
     colors = [colors] * len(texts) if isinstance(colors, str) else colors
     for i, (text, color) in enumerate(zip(texts, colors)):
         axis.add_patch(Rectangle((x0 + i * width, y - 0.4), width * 0.94, 0.8, facecolor=color, edgecolor="grey"))
-        axis.text(x0 + i * width + width * 0.47, y, shown_token(text), ha="center", va="center", fontsize=fontsize)
+        label = shown_token(text)
+        # a long label (<|assistant|>) gets a smaller font rather than spilling into its neighbours
+        size = fontsize * min(1.0, 11 / len(label)) if label else fontsize
+        axis.text(x0 + i * width + width * 0.47, y, label, ha="center", va="center", fontsize=size)
 
 
 def shown_token(text: str) -> str:
