@@ -30,6 +30,7 @@ import torch
 from benchmarks.machine import describe_machine
 from python_files.artifacts import Artifacts
 from python_files.device import default_device
+from python_files.errors import sentence_on_error
 from python_files.loader import Batch, RandomWindows
 from python_files.model import GPT, GPT2_LAYOUT
 from python_files.pretrain import model_config
@@ -152,6 +153,7 @@ def train_for(profile: Profile, seconds: float, seed: int, data: dict, device) -
             "steps": steps, "seconds": time.perf_counter() - started}
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", choices=list(GROUPS), default="architecture")

@@ -11,6 +11,7 @@ import time
 
 from python_files.bpe import train_bpe
 from python_files.corpus import PYTHON_DOCS, load_corpus
+from python_files.errors import sentence_on_error
 from python_files.tokenizer import train_tokenizer
 
 
@@ -20,6 +21,7 @@ def seconds(function, *args) -> float:
     return time.perf_counter() - start
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=2.0)

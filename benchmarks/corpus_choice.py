@@ -28,6 +28,7 @@ import nbformat
 from python_files.artifacts import Artifacts
 from python_files.checkpoint import Checkpoints, read_log
 from python_files.corpus import PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
+from python_files.errors import sentence_on_error
 from python_files.pretrain_data import read_pretrain_meta
 from python_files.profiles import active_profile
 from python_files.qa_eval import admits_not_knowing, format_rate
@@ -69,6 +70,7 @@ def documented_not_known(answers: list[dict]) -> int:
                for answer in answers)
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", default=[PYTHON_DOCS, PYTHON_AND_PACKAGE_DOCS],

@@ -27,6 +27,7 @@ import time
 from python_files.artifacts import Artifacts, atomic_write_text
 from python_files.checkpoint import Checkpoints, load_model
 from python_files.device import default_device
+from python_files.errors import sentence_on_error
 from python_files.pretrain import pretrain
 from python_files.pretrain_data import mixed_conversations, prepare_pretraining_data, pretraining_documents, world_readings
 from python_files.profiles import Profile, active_profile, parse_settings, with_settings
@@ -83,11 +84,13 @@ def run_row(profile: Profile, row: str, device) -> dict:
             "minutes": (time.perf_counter() - start) / 60}
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=ROWS, help='settings per row, e.g. "data.mixed_copies=6" ("": the profile)')
     args = parser.parse_args()
     profile, device = active_profile(), default_device()
+    row_profiles = {row: with_settings(profile, parse_settings(row)) for row in args.rows}   # a typo stops here, not after a row
     print(f"{profile.summary()}\n")
     print(f"{'row':<26} {'readings':>8} {'recalled':>8}  {'held-out':<14} {'untaught':<14} {'made-up':<14} small talk")
     for row in args.rows:
@@ -95,7 +98,7 @@ def main() -> None:
         if results.exists():
             numbers = json.loads(results.read_text())
         else:
-            numbers = run_row(with_settings(profile, parse_settings(row)), row, device)
+            numbers = run_row(row_profiles[row], row, device)
             atomic_write_text(results, json.dumps(numbers, indent=1))
         print(f"{row or 'the profile':<26} {numbers['readings']:>8.0f} {numbers['recalled']:>8.0%}  " + "".join(
             f"{format_rate(numbers[kind]['correct'], numbers[kind]['correct_95']):<15}"

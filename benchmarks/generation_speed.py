@@ -20,6 +20,7 @@ import torch
 
 from benchmarks.machine import describe_machine
 from python_files.device import default_device
+from python_files.errors import sentence_on_error
 from python_files.model import GPT
 from python_files.profiles import PROFILES
 from python_files.reinforce import MAX_ANSWER_TOKENS
@@ -45,6 +46,7 @@ def sampled_tokens_per_second(model: GPT, prompts: list[list[int]], group: int, 
     return sum(len(answer) for answer in answers) / (time.perf_counter() - start)
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=list(PROFILES))

@@ -18,6 +18,7 @@ An estimate until someone measures (benchmarks/training_speed.py prints the real
 import argparse
 
 from benchmarks.training_speed import PEAK_FLOPS
+from python_files.errors import sentence_on_error
 from python_files.model import flops_per_token
 from python_files.profiles import PROFILES, Profile
 from python_files.reinforce import MAX_ANSWER_TOKENS
@@ -61,6 +62,7 @@ def share(text: str) -> float:
     return value
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="colab", choices=PROFILES)

@@ -28,6 +28,7 @@ import random
 from pathlib import Path
 
 from python_files.artifacts import Artifacts
+from python_files.errors import sentence_on_error
 from python_files.profiles import active_profile
 
 from python_files.documentation import Question
@@ -137,6 +138,7 @@ def row(title: str, c: dict[str, int]) -> str:
             f"read right {c['both right'] + c['reader only']}")
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draw", type=Path, help="write answers of the last run of notebook 07 to label here")

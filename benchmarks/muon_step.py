@@ -24,6 +24,7 @@ import torch
 from benchmarks.machine import describe_machine
 from benchmarks.training_speed import SameBatch, measure
 from python_files.device import default_device
+from python_files.errors import sentence_on_error
 from python_files.model import GPT
 from python_files.muon import newton_schulz_format
 from python_files.profiles import PROFILES, active_profile
@@ -44,6 +45,7 @@ def step_seconds(profile, device: torch.device, settings: dict, steps: int) -> f
                    device)["ms_per_step"] / 1e3
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=list(PROFILES), default=None)

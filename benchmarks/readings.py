@@ -41,6 +41,7 @@ from python_files.corpus import PYTHON_DOCS, load_corpus
 from python_files.device import default_device
 from python_files.document import Document, goes_to_validation
 from python_files.documentation import Question
+from python_files.errors import sentence_on_error
 from python_files.pretrain import pretrain
 from python_files.pretrain_data import prepare_pretraining_data
 from python_files.profiles import Profile, active_profile
@@ -187,6 +188,7 @@ def parse_row(text: str) -> tuple[int, str]:
     return int(size), forms or "name-first"
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=[f"{n}:name-first-long" for n in (250, 500, 1000, 2000, 5000)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from benchmarks.sft_settings import held_out_row, held_out_setup
 from python_files.checkpoint import Checkpoints, load_model, read_log
+from python_files.errors import sentence_on_error
 from python_files.profiles import with_settings
 from python_files.reinforce import reinforce
 
@@ -23,6 +24,7 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=["grpo:5e-5:60", "rejection:5e-5:60"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from python_files.artifacts import Artifacts
 from python_files.checkpoint import Checkpoints, load_model
 from python_files.device import default_device
+from python_files.errors import sentence_on_error
 from python_files.profiles import active_profile, with_settings
 from python_files.qa_eval import answer_all, format_rate, summary_table
 from python_files.sft import finetune
@@ -49,6 +50,7 @@ def parse_setting(text: str) -> dict[str, object]:
     return {**settings, "sft.optimizer": optimizer[0]} if optimizer else settings
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=["500:5e-4", "1000:5e-4", "500:1e-3"])

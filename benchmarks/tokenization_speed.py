@@ -17,6 +17,7 @@ from pathlib import Path
 from python_files.artifacts import Artifacts
 from python_files.corpus import PYTHON_DOCS, load_corpus
 from python_files.document import Document
+from python_files.errors import sentence_on_error
 from python_files.pretrain_data import prepare_pretraining_data
 from python_files.tokenizer import TextTokenizer, save_tokenizer, train_tokenizer
 
@@ -39,6 +40,7 @@ def megabytes_per_second(documents, tokenizer, workers: int) -> float:
     return sum(split["bytes"] for split in data.meta["splits"].values()) / 1e6 / seconds
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=64.0)

@@ -23,6 +23,7 @@ import torch
 
 from python_files.device import compile_enabled, precision_for
 from python_files.distributed import Distributed
+from python_files.errors import sentence_on_error
 from python_files.loader import Batch
 from python_files.model import GPT, flops_per_token
 from python_files.profiles import PROFILES, active_profile, with_settings
@@ -79,6 +80,7 @@ def measure(model, optimizer, config: TrainConfig, batches, steps: int, device) 
             "peak_memory_gb": peak_memory_gb(device)}
 
 
+@sentence_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=list(PROFILES), default=None)

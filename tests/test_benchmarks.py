@@ -131,3 +131,23 @@ def test_the_extraction_rows_are_settings_of_the_profile_each_in_a_folder_of_its
     (tmp_path / "cpu" / "tokenizer").mkdir(parents=True)
     folders = {row_artifacts(cpu, row).root for row in ROWS}
     assert len(folders) == len(ROWS) and all((folder / "tokenizer").is_dir() for folder in folders)
+
+
+
+def test_every_benchmark_ends_a_course_error_with_its_sentence_not_a_traceback(tmp_path):
+    """A benchmark with a misspelt setting, or run before notebook 01, says so in one sentence on
+    stderr, with exit status 1."""
+    import subprocess
+    import sys
+
+    from python_files.artifacts import REPO_ROOT
+
+    for path in sorted((REPO_ROOT / "benchmarks").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert "def main(" not in source or "@sentence_on_error\ndef main(" in source, \
+            f"{path.name}: its main must be wrapped by sentence_on_error"
+    for row, says in (("data.world_copie=1", "is not a setting"), ("data.world_copies=1", "run 01_tokenizer first")):
+        run = subprocess.run([sys.executable, "-m", "benchmarks.extraction", "--rows", row], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "LLM_PROFILE": "ci", "LLM_ARTIFACTS": str(tmp_path)})
+        assert run.returncode == 1 and says in run.stderr and run.stderr.count("\n") == 1, run.stderr
