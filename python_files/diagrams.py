@@ -1,7 +1,7 @@
 """The lessons' pictures of ideas, drawn from the run's own data so that they re-draw with it.
 
 Each function draws one idea next to the lesson's code that builds it (most of them before it),
-and shows it: `encoding`, `windows`, `merges`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
+and shows it: `encoding`, `windows`, `merges`, `flow`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
 `packed_window` (05, 06), `group` (06b), `kept_tokens` and `kv_cache` (07). Plots of results
 (losses, rates) stay in the lessons, beside the numbers they show.
 """
@@ -78,6 +78,19 @@ def windows(tokens: list[str]) -> None:
         axis.text(-0.15, y, label, ha="right", va="center", fontsize=9)
     for t in range(T):
         axis.add_patch(FancyArrowPatch((t + 0.47, 0.6), (t + 0.47, 0.4), arrowstyle="->", mutation_scale=8))
+    plt.show()
+
+
+def flow(stages: list[tuple[str, str]], title: str) -> None:
+    """Stages one after another, left to right: each a box with its name (lines of up to 12
+    characters) and, under it, what it holds in this run (counts, shapes), joined by arrows."""
+    _, axis = canvas(2.15 * len(stages), 2.0, (-0.1, 2 * len(stages) - 0.3), (-1.2, 1.0), title)
+    for i, (name, holds) in enumerate(stages):
+        axis.text(2 * i + 0.8, 0.3, name, ha="center", va="center", fontsize=9,
+                  bbox={"boxstyle": "round", "facecolor": "#e8eef7"})
+        axis.text(2 * i + 0.8, -0.55, holds, ha="center", va="center", fontsize=8, color="#333333")
+        if i:   # from the right of the box before to the left of this one (names of up to 12 characters a line)
+            axis.annotate("", xy=(2 * i + 0.18, 0.3), xytext=(2 * i - 0.58, 0.3), arrowprops={"arrowstyle": "->"})
     plt.show()
 
 

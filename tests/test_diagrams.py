@@ -63,3 +63,12 @@ def test_encoding_draws_a_box_per_byte_and_per_token_with_its_id(drawn):
     assert patches_colored(axis, "#e8eef7") == 4 + 6 + 2      # one box per byte: é is two
     assert patches_colored(axis, diagrams.HIGHLIGHT) == 4     # one per token
     assert {"5", "6", "7", "8"} <= {text.get_text() for text in axis.texts}
+
+
+def test_a_flow_writes_each_stage_and_what_it_holds_with_an_arrow_between_two(drawn):
+    diagrams.flow([("documents", "5,349"), ("tokens", "1,287,842"), ("train.bin", "2.58 MB")], "pipeline")
+    axis = drawn[0].axes[0]
+    arrows = [t for t in axis.texts if type(t).__name__ == "Annotation"]
+    assert [t.get_text() for t in axis.texts if t not in arrows] == ["documents", "5,349", "tokens", "1,287,842",
+                                                                     "train.bin", "2.58 MB"]
+    assert len(arrows) == 2
