@@ -151,3 +151,26 @@ def test_every_benchmark_ends_a_course_error_with_its_sentence_not_a_traceback(t
                              capture_output=True, text=True, timeout=120,
                              env={**os.environ, "LLM_PROFILE": "ci", "LLM_ARTIFACTS": str(tmp_path)})
         assert run.returncode == 1 and says in run.stderr and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_the_copying_probe_scores_a_perfect_copier_on_the_second_half_only():
+    """A stand-in model that predicts, after a token seen before, the token that followed it (an
+    induction head, exactly): top-1 100% on the second copy, chance on the first."""
+    from benchmarks.copying import doubled_sequences, halves
+
+    vocab = 4096
+
+    def perfect_copier(tokens):
+        logits = torch.zeros(*tokens.shape, vocab)
+        for row, sequence in enumerate(tokens.tolist()):
+            for t, token in enumerate(sequence):
+                earlier = [i for i in range(t) if sequence[i] == token]
+                if earlier:
+                    logits[row, t, sequence[earlier[0] + 1]] = 50.0
+        return logits, None
+
+    sequences = doubled_sequences(16, 12, vocab, seed=0, device="cpu")
+    assert torch.equal(sequences[:, :12], sequences[:, 12:]) and int(sequences.min()) >= 300
+    result = halves(perfect_copier, sequences)
+    assert result["second"][0] == 1.0 and result["second"][1] < 1e-6
+    assert result["first"][0] < 0.05 and abs(result["first"][1] - math.log(vocab)) < 0.01
