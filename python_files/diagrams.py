@@ -24,9 +24,12 @@ def token_row(axis, y: float, texts: list[str], colors: list[str] | str = "#e8ee
     for i, (text, color) in enumerate(zip(texts, colors)):
         axis.add_patch(Rectangle((x0 + i * width, y - 0.4), width * 0.94, 0.8, facecolor=color, edgecolor="grey"))
         label = shown_token(text)
-        # a long label (<|assistant|>) gets a smaller font rather than spilling into its neighbours
-        size = fontsize * min(1.0, 11 / len(label)) if label else fontsize
-        axis.text(x0 + i * width + width * 0.47, y, label, ha="center", va="center", fontsize=size)
+        axis.text(x0 + i * width + width * 0.47, y, label, ha="center", va="center", fontsize=fitted(label, fontsize))
+
+
+def fitted(label: str, fontsize: float, room: int = 11) -> float:
+    """A long label (<|assistant|>) gets a smaller font rather than spilling into its neighbours."""
+    return fontsize * min(1.0, room / len(label)) if label else fontsize
 
 
 def shown_token(text: str) -> str:
@@ -277,7 +280,8 @@ def kv_cache(prompt: list[str], answer: list[str]) -> None:
                 new = not cached or step == 0 or position == seen - 1
                 axis.add_patch(Rectangle((position, -step - 0.4), 0.94, 0.8, edgecolor="grey",
                                          facecolor=HIGHLIGHT if new else "#e8eef7"))
-                axis.text(position + 0.47, -step, shown_token(tokens[position]), ha="center", va="center", fontsize=7)
+                label = shown_token(tokens[position])
+                axis.text(position + 0.47, -step, label, ha="center", va="center", fontsize=fitted(label, 7, room=8))
             axis.text(seen + 0.1, -step, f"→ {shown_token(answer[step])}", va="center", fontsize=7, color="C2")
         axis.set_xlim(-0.1, len(tokens) + 1.5)
         axis.set_ylim(-steps + 0.4, 0.8)
