@@ -1,9 +1,10 @@
 """The lessons' pictures of ideas, drawn from the run's own data so that they re-draw with it.
 
 Each function draws one idea next to the lesson's code that builds it (most of them before it),
-and shows it: `encoding`, `windows`, `merges`, `flow`, `heads`, `causal_mask`, `block`, `rotation` (notebooks 01-03),
-`packed_window` (05, 06), `group` (06b), `kept_tokens` and `kv_cache` (07). Plots of results
-(losses, rates) stay in the lessons, beside the numbers they show.
+and shows it: `encoding`, `windows`, `merges`, `flow`, `heads`, `causal_mask`, `block`, `rotation`
+(notebooks 01-03), `cycle` and `orthogonalized` (04), `packed_window` (05, 06), `group` (06b),
+`kept_tokens` and `kv_cache` (07). Plots of results (losses, rates) stay in the lessons, beside
+the numbers they show.
 """
 
 from __future__ import annotations
@@ -94,6 +95,51 @@ def flow(stages: list[tuple[str, str]], title: str) -> None:
         axis.text(2 * i + 0.8, -0.55, holds, ha="center", va="center", fontsize=8, color="#333333")
         if i:   # from the right of the box before to the left of this one (names of up to 12 characters a line)
             axis.annotate("", xy=(2 * i + 0.18, 0.3), xytext=(2 * i - 0.58, 0.3), arrowprops={"arrowstyle": "->"})
+    plt.show()
+
+
+def cycle(stages: list[tuple[str, str]], title: str) -> None:
+    """Stages around a circle, clockwise from the top, each joined to the next and the last back
+    to the first: a loop that runs once per step. Each stage is (its name, what it holds in this
+    run)."""
+    _, axis = canvas(6.4, 5.0, (-2.3, 2.3), (-1.75, 1.9), title)
+    points = [(1.25 * math.sin(2 * math.pi * i / len(stages)), 1.25 * math.cos(2 * math.pi * i / len(stages)))
+              for i in range(len(stages))]
+    for (x, y), (name, holds) in zip(points, stages):
+        axis.text(x, y, f"{name}\n{holds}", ha="center", va="center", fontsize=8,
+                  bbox={"boxstyle": "round", "facecolor": "#e8eef7"})
+    for i, start in enumerate(points):   # an arc from each stage to the next, shortened at both ends
+        end = points[(i + 1) % len(points)]
+        axis.add_patch(FancyArrowPatch(start, end, connectionstyle="arc3,rad=-0.3", arrowstyle="->",
+                                       mutation_scale=14, shrinkA=34, shrinkB=34, color="C1"))
+    plt.show()
+
+
+def orthogonalized(gradient, orthogonal) -> None:
+    """What a 2 x 2 matrix does to the unit circle: the gradient stretches it into a thin ellipse
+    (one direction dominates), its orthogonalized version (U Vᵀ, every singular value 1) maps it
+    onto a circle again: a step that moves every direction by the same amount."""
+    figure, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
+    angles = [2 * math.pi * i / 200 for i in range(201)]
+    circle = [(math.cos(a), math.sin(a)) for a in angles]
+    for axis, matrix, title in ((axes[0], gradient, "the gradient G (normalized)"),
+                                (axes[1], orthogonal, "after Newton–Schulz: about U Vᵀ")):
+        (a, b), (c, d) = matrix
+        axis.plot(*zip(*circle), color="lightgrey", linestyle=":", label="the unit circle")
+        axis.plot([a * x + b * y for x, y in circle], [c * x + d * y for x, y in circle], color="C0",
+                  label="the circle, mapped by the matrix")
+        for column, color in ((0, "C1"), (1, "C2")):   # where the two axes' unit vectors land
+            axis.annotate("", xy=(matrix[0][column], matrix[1][column]), xytext=(0, 0),
+                          arrowprops={"arrowstyle": "->", "color": color})
+        axis.set_aspect("equal")
+        axis.set_xlim(-1.5, 1.5)
+        axis.set_ylim(-1.5, 1.5)
+        axis.set_xlabel("x")
+        axis.set_title(title, fontsize=9)
+    axes[0].set_ylabel("y")
+    axes[0].legend(fontsize=7, loc="lower left")
+    figure.suptitle("Muon in two dimensions: the same directions, their lengths evened out", fontsize=10)
+    plt.tight_layout()
     plt.show()
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .corpus import PYTHON_DOCS, load_corpus
 from .document import Document
 from .errors import CourseError
-from .profiles import DataConfig
+from .profiles import UNKNOWN_SHARE, DataConfig
 from .seeds import seed_for
 
 SPLITS = ("train", "val", "test")
@@ -34,12 +34,6 @@ UNTAUGHT_PHRASINGS = ["what's {name} used for?", "How does {name} work?", "I kee
                       "Give me a one-line summary of {name}.", "{name}?", "Do you know what {name} does?",
                       "What's the point of {name}?"]
 UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
-# A made-up name for every fourth question about a real object. Saying "I don't know
-# json.flatten_tree" takes copying a name the model never saw, a skill that needs many examples;
-# too many, and the model says "I don't know" about real objects too. Measured before the world
-# (issue 23's cpu model, one made-up question per two real ones as 1.0 here): 0.1 gave 2% right
-# "I don't know"s on the test names, 0.5 32%, 1.0 47% and "I don't know" for json.dumps.
-UNKNOWN_SHARE = 0.25
 # parts of made-up names: real modules with functions they do not have
 MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
                  "encrypt", "summarize", "reverse", "upload", "translate"]
@@ -225,11 +219,12 @@ def one_edit(word: str, rng: random.Random) -> str:
 
 def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, outside: list[Facts] = (),
                    questions_per_object: int = len(QUESTION_TEMPLATES), val_share: float = 0.1,
-                   made_up_in_test: int = 120, outside_in_test: int = 100) -> dict[str, list[Question]]:
+                   made_up_in_test: int = 120, outside_in_test: int = 100,
+                   unknown_share: float = UNKNOWN_SHARE) -> dict[str, list[Question]]:
     """The questions of each split, about the world's two halves (world.world_halves):
 
     - train: each object of the fine-tuning half in `questions_per_object` of the taught
-      phrasings (the first with a follow-up), and a made-up name for every fourth question;
+      phrasings (the first with a follow-up), and `unknown_share` made-up names a question;
     - val: the same about `val_share` of the fine-tuning half, which training does not ask about;
     - test: each held-out object once in a taught phrasing and once in an untaught one;
       `made_up_in_test` made-up names, enough to measure the rate of right "I don't know"s to
@@ -247,7 +242,7 @@ def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, o
                          for facts in split_objects
                          for number, template in enumerate(rng.sample(QUESTION_TEMPLATES, questions_per_object))]
                  for split, split_objects in objects.items()}
-    made_up = {split: round(len(questions[split]) * UNKNOWN_SHARE) for split in objects}
+    made_up = {split: round(len(questions[split]) * unknown_share) for split in objects}
     names = made_up_names(world_names, sum(made_up.values()) + made_up_in_test, seed,
                           avoid={facts.name for facts in outside})
     rng.shuffle(names)

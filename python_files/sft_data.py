@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections import Counter
 from dataclasses import fields
@@ -30,6 +31,7 @@ from .errors import CourseError
 from .loader import RandomWindows, ValidationWindows
 from .pretrain_data import QUESTIONS_SOURCE, check_made_with, check_same_seed, read_pretrain_meta, token_dtype
 from .profiles import MixtureSource
+from .seeds import seed_for
 from .sft_sources import GATED_OPT_IN, HUB_SOURCES, hub_conversations, opted_in
 from .tokenizer import END_OF_TEXT, TextTokenizer
 
@@ -39,7 +41,8 @@ OWN_SOURCE_LICENSES = {PYTHON_DOCS: "PSF License (Python's documentation)", "cou
 
 def all_conversations(questions: dict[str, list[Question]], seed: int, mixture: tuple[MixtureSource, ...] = (),
                       data_files: dict[str, str] | None = None) -> tuple[dict[str, list[Conversation]], dict]:
-    """The docs questions of each split, the course conversations (train), and the hub mixture.
+    """The docs questions of each split, the course conversations (train), and the hub mixture,
+    each split in an order shuffled by `seed`.
 
     Each hub source gives at most `cap` conversations; duplicates (identical, or identical
     after normalizing case, spaces and punctuation) are dropped across all sources; every 20th
@@ -69,6 +72,10 @@ def all_conversations(questions: dict[str, list[Question]], seed: int, mixture: 
                 trained += 1
         report[entry.name] = {"read": read, "duplicates": read - kept, "weight": entry.weight,
                               "license": source.license}
+    for split, split_conversations in conversations.items():
+        # the questions come object by object: unshuffled, a packed window would ask about one
+        # object six times in a row, and hold the same answer six times
+        random.Random(seed_for(seed, f"conversation order {split}")).shuffle(split_conversations)
     return conversations, report
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from .document import Document, goes_to_validation
 from .documentation import Facts, Question, docs_questions, facts_of, question_documents
 from .errors import CourseError
-from .profiles import DataConfig
+from .profiles import UNKNOWN_SHARE, DataConfig
 from .seeds import seed_for
 
 # the standard library's everyday modules, in the order the world takes them (modules written in
@@ -154,12 +154,12 @@ def world_of(data: DataConfig, seed: int) -> World:
 
 
 def world_questions(documents: list[Document], seed: int, size: int | None = None,
-                    val_fraction: float = 0.0) -> dict[str, list[Question]]:
+                    val_fraction: float = 0.0, unknown_share: float = UNKNOWN_SHARE) -> dict[str, list[Question]]:
     """The questions of every split about the world of `documents` (documentation.docs_questions)."""
     world = world_in(documents, size, seed, val_fraction)
-    return docs_questions(world.fine_tuning, world.held_out, seed, world.outside)
+    return docs_questions(world.fine_tuning, world.held_out, seed, world.outside, unknown_share=unknown_share)
 
 
 def course_questions(data: DataConfig, seed: int) -> dict[str, list[Question]]:
     """The questions of every split about the profile's world."""
-    return world_questions(question_documents(data), seed, data.world, data.val_fraction)
+    return world_questions(question_documents(data), seed, data.world, data.val_fraction, data.unknown_share)

@@ -72,3 +72,19 @@ def test_a_flow_writes_each_stage_and_what_it_holds_with_an_arrow_between_two(dr
     assert [t.get_text() for t in axis.texts if t not in arrows] == ["documents", "5,349", "tokens", "1,287,842",
                                                                      "train.bin", "2.58 MB"]
     assert len(arrows) == 2
+
+
+def test_a_cycle_joins_every_stage_to_the_next_and_the_last_back_to_the_first(drawn):
+    diagrams.cycle([("batch", "(2, 3)"), ("forward", "loss 8.3"), ("backward", "grads")], "a step")
+    axis = drawn[0].axes[0]
+    assert [t.get_text() for t in axis.texts] == ["batch\n(2, 3)", "forward\nloss 8.3", "backward\ngrads"]
+    assert len(axis.patches) == 3                  # three arrows for three stages: the loop is closed
+
+
+def test_orthogonalized_maps_the_circle_by_each_matrix(drawn):
+    diagrams.orthogonalized([[2.0, 0.0], [0.0, 0.5]], [[1.0, 0.0], [0.0, 1.0]])
+    stretched, evened = drawn[0].axes
+    mapped = [line for line in stretched.lines if line.get_color() == "C0"][0]
+    assert max(mapped.get_xdata()) == pytest.approx(2.0) and max(mapped.get_ydata()) == pytest.approx(0.5, abs=1e-3)
+    circle = [line for line in evened.lines if line.get_color() == "C0"][0]
+    assert max(circle.get_xdata()) == pytest.approx(1.0) and max(circle.get_ydata()) == pytest.approx(1.0, abs=1e-3)

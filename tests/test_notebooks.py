@@ -44,6 +44,16 @@ def test_outputs_come_from_one_top_to_bottom_run(path):
     assert all(cell["outputs"] for cell in code_cells(path)[1:]), "every cell after setup shows a result"
 
 
+LONGEST_LESSON_CELL = 30    # lines: one idea per cell; a longer one is split where it shows a result
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
+def test_no_code_cell_of_a_lesson_is_longer_than_a_screen(lesson):
+    lengths = [len("".join(cell["source"]).splitlines()) for cell in code_cells(lesson)]
+    too_long = [(number, length) for number, length in enumerate(lengths, start=1) if length > LONGEST_LESSON_CELL]
+    assert not too_long, f"code cells (number, lines) over {LONGEST_LESSON_CELL} lines: {too_long}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_outputs_show_no_paths_of_the_machine_they_ran_on(path):
     outputs = json.dumps([cell["outputs"] for cell in code_cells(path)])

@@ -65,6 +65,17 @@ def test_questions_are_split_by_object_and_made_up_objects_do_not_exist():
     assert all(q.answer.startswith("Return the value number") for q in train_known)
 
 
+def test_the_unknown_share_sets_how_many_made_up_names_fine_tuning_asks_and_leaves_the_test_alone():
+    counts = {}
+    for share in (0.0, 1.0):
+        questions = world_questions(DOCS, seed=0, size=120, unknown_share=share)
+        known = sum(q.known for q in questions["train"])
+        counts[share] = (sum(not q.known for q in questions["train"]), known,
+                         sum(not q.known for q in questions["test"]))
+    assert counts[0.0] == (0, counts[1.0][1], 120)
+    assert counts[1.0] == (counts[1.0][1], counts[1.0][1], 120), "one made-up name per documented question"
+
+
 def test_held_out_objects_are_asked_once_taught_and_once_untaught_and_no_untaught_phrasing_is_trained():
     questions = world_questions(DOCS, seed=0, size=120)
     held_out = [q for q in questions["test"] if q.group == "held-out"]
@@ -224,3 +235,13 @@ def test_gated_sources_are_left_out_unless_opted_in(monkeypatch, tokenizer):
     monkeypatch.setenv("LLM_GATED_SOURCES", "lima")
     assert list(all_conversations(world_questions(DOCS, seed=0), 0, mixture, files)[1]) == ["gsm8k", "lima"]
     assert left_out(mixture) == ""
+
+
+def test_conversations_are_shuffled_by_the_seed_so_a_window_does_not_repeat_one_object():
+    questions = world_questions(DOCS, seed=0, size=120)
+    train = all_conversations(questions, 0)[0]["train"]
+    answers = [conversation.messages[-1]["content"] for conversation in train]
+    repeated = sum(a == b for a, b in zip(answers, answers[1:]))
+    assert repeated < len(answers) / 20, "six phrasings of one object would follow each other"
+    assert [c.messages for c in all_conversations(questions, 0)[0]["train"]] == [c.messages for c in train]
+    assert [c.messages for c in all_conversations(questions, 1)[0]["train"]] != [c.messages for c in train]
