@@ -300,6 +300,7 @@ def kept_tokens(probabilities: list[float], labels: list[str], k: int, p: float)
         axis.bar(range(len(probabilities)), probabilities,
                  color=["C0" if i < keep else "lightgrey" for i in range(len(probabilities))])
         axis.set_xticks(range(len(labels)), [shown_token(label) for label in labels], rotation=90, fontsize=8)
+        axis.set_xlabel("the likeliest next tokens, largest first")
         axis.set_title(title, fontsize=9)
     cumulative = [sum(probabilities[:i + 1]) for i in range(len(probabilities))]
     axes[1].plot(range(len(probabilities)), cumulative, "o-", color="C1", markersize=3, label="sum so far")

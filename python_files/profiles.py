@@ -88,8 +88,9 @@ class DataConfig:
     mixed_questions: float = setting(0.0, low=0, high=1)
     mixed_copies: int = setting(1, low=1)
     # Made-up names asked per question about a real object in fine-tuning's splits (and so in
-    # mixed training): see UNKNOWN_SHARE for what more and fewer of them do.
-    unknown_share: float = setting(UNKNOWN_SHARE, low=0)
+    # mixed training): see UNKNOWN_SHARE for what more and fewer of them do. 0: none; at most 4,
+    # beyond which fine-tuning would be mostly "I don't know".
+    unknown_share: float = setting(UNKNOWN_SHARE, low=0, high=4)
     sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
     # processes for tokenizing (None: all cores)
     tokenize_workers: int | None = setting(None, low=1, optional=True)
