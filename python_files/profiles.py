@@ -54,9 +54,9 @@ class MixtureSource:
 
 # A made-up name for every fourth question about a real object. Saying "I don't know
 # json.flatten_tree" takes copying a name the model never saw, a skill that needs many examples;
-# too many, and the model says "I don't know" about real objects too. Measured before the world
-# (issue 23's cpu model, one made-up question per two real ones as 1.0 here): 0.1 gave 2% right
-# "I don't know"s on the test names, 0.5 32%, 1.0 47% and "I don't know" for json.dumps.
+# too many, and the model says "I don't know" about real objects too. On the cpu world
+# (benchmarks/extraction_levers.md): 0.5 gave 30% right "I don't know"s on the test's names and
+# 1.0 59%, but the held-out objects fell from about 41% to 28% and 32%.
 UNKNOWN_SHARE = 0.25
 
 
