@@ -117,8 +117,9 @@ def cycle(stages: list[tuple[str, str]], title: str) -> None:
 
 def orthogonalized(gradient, orthogonal) -> None:
     """What a 2 x 2 matrix does to the unit circle: the gradient stretches it into a thin ellipse
-    (one direction dominates), its orthogonalized version (U Vᵀ, every singular value 1) maps it
-    onto a circle again: a step that moves every direction by the same amount."""
+    (one direction dominates); Newton–Schulz's version of it keeps the ellipse's axes and evens out
+    their lengths (U Vᵀ would make every singular value exactly 1; five iterations leave them in a
+    band around it): a step that moves every direction by about the same amount."""
     figure, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
     angles = [2 * math.pi * i / 200 for i in range(201)]
     circle = [(math.cos(a), math.sin(a)) for a in angles]
@@ -138,7 +139,7 @@ def orthogonalized(gradient, orthogonal) -> None:
         axis.set_title(title, fontsize=9)
     axes[0].set_ylabel("y")
     axes[0].legend(fontsize=7, loc="lower left")
-    figure.suptitle("Muon in two dimensions: the same directions, their lengths evened out", fontsize=10)
+    figure.suptitle("Muon in two dimensions: the ellipse's axes kept, their lengths evened out", fontsize=10)
     plt.tight_layout()
     plt.show()
 

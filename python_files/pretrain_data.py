@@ -34,9 +34,10 @@ import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
 from .chat_format import render_conversation
+from .copy_practice import COPY_SOURCE, IDENTIFIER, copy_documents
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document, clean_text, is_validation, text_hash
-from .documentation import pretraining_conversations
+from .documentation import pretraining_conversations, question_documents
 from .errors import CourseError
 from .profiles import DataConfig
 from .tokenizer import END_OF_TEXT, TextTokenizer
@@ -48,7 +49,7 @@ QUESTIONS_SOURCE = "fine-tuning conversations"
 # Extra reading that never goes to validation: with `python-docs+packages`, validation holds
 # the same Python documentation as with `python-docs`, so the two runs compare on one figure;
 # the facts written again and the conversations are what validation would measure otherwise.
-TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, WORLD_SOURCE, QUESTIONS_SOURCE}
+TRAIN_ONLY_SOURCES = {PACKAGE_DOCS, WORLD_SOURCE, QUESTIONS_SOURCE, COPY_SOURCE}
 
 
 def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> tuple[Iterator[Document], dict[str, int]]:
@@ -71,7 +72,17 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> 
         copies[WORLD_SOURCE] = data.world_copies
     if data.mixed_questions:    # the conversations themselves come from mixed_conversations
         copies[QUESTIONS_SOURCE] = data.mixed_copies
+    if data.copy_practice:
+        documents = itertools.chain(documents, copy_practice_documents(data, seed))
     return documents, copies
+
+
+def copy_practice_documents(data: DataConfig, seed: int) -> list[Document]:
+    """`data.copy_practice` sentences that repeat a made-up name (copy_practice.py), none of them
+    a documented name or a name any question of stages 05-07 asks about."""
+    documented = {document.name for document in question_documents(data) if IDENTIFIER.fullmatch(document.name)}
+    asked = {question.name for questions in course_questions(data, seed).values() for question in questions}
+    return copy_documents(documented, data.copy_practice, seed, avoid=asked)
 
 
 def mixed_conversations(data: DataConfig, seed: int) -> list[list[dict]]:

@@ -108,7 +108,8 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
     p = successes / trials
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval holds p exactly; rounding can leave it a hair outside (0.9999999999999999 for 6 of 6)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 
 from python_files.artifacts import REPO_ROOT, Artifacts
 from python_files import pretrain_data, world
+from python_files.copy_practice import COPY_SOURCE
 from python_files.corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS
 from python_files.document import Document
 from python_files.errors import CourseError
@@ -169,7 +170,8 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     in_corpus = [Document("json.dumps", "Serialize obj.", PYTHON_DOCS), Document("numpy.sum", "Sum.", PACKAGE_DOCS)]
     monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(in_corpus))
     monkeypatch.setattr(pretrain_data, "python_docs", lambda: iter([Document("added", "Again.", PYTHON_DOCS)]))
-    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, world_copies=0, mixed_questions=0)
+    data = replace(PROFILES["cpu"].data, corpus=PYTHON_AND_PACKAGE_DOCS, docs_copies=3, world_copies=0, mixed_questions=0,
+                   copy_practice=0)
     documents, train_copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
     assert list(documents) == in_corpus and train_copies == {PYTHON_DOCS: 3}
     documents, _ = pretraining_documents(replace(data, corpus=PYTHON_DOCS), Artifacts(tmp_path, "a"), 0)
@@ -178,18 +180,25 @@ def test_a_corpus_that_holds_the_documentation_weighs_it_without_adding_it_again
     assert [d.name for d in documents] == ["added", "json.dumps", "numpy.sum"]
 
 
+def stage_02_on(corpus: list[Document], data, tokenizer, tmp_path, monkeypatch) -> tuple[Artifacts, dict]:
+    """Stage 02 with `data`, on `corpus` as the documentation (read, and asked about)."""
+    monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(corpus))
+    monkeypatch.setattr(pretrain_data, "question_documents", lambda data: corpus)
+    monkeypatch.setattr(world, "question_documents", lambda data: corpus)
+    stream, copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
+    artifacts = Artifacts(tmp_path / "b", "b")
+    meta = prepare_pretraining_data(stream, tokenizer, artifacts, PYTHON_DOCS, tokenizer.vocab_size, data.val_fraction,
+                                    workers=2, train_copies=copies).meta
+    return artifacts, meta
+
+
 def test_readings_count_every_copy_of_every_form_in_the_token_file(tokenizer, tmp_path, monkeypatch):
     """On a tiny corpus: each world fact is in train.bin forms x copies times, and world_readings
     multiplies that by the passes pretraining makes over train.bin."""
     corpus = [Document(f"json.f{i}", f"json.f{i}(x)\n\nReturn the value number {i} of the table.", PYTHON_DOCS)
               for i in range(30)]
-    monkeypatch.setattr(pretrain_data, "stream_corpus", lambda *args, **kwargs: iter(corpus))
-    monkeypatch.setattr(world, "question_documents", lambda data: corpus)
-    data = replace(PROFILES["ci"].data, world=10, world_copies=3, val_fraction=0.1)
-    stream, copies = pretraining_documents(data, Artifacts(tmp_path, "a"), 0)
-    artifacts = Artifacts(tmp_path / "b", "b")
-    meta = prepare_pretraining_data(stream, tokenizer, artifacts, PYTHON_DOCS, tokenizer.vocab_size, 0.1,
-                                    workers=2, train_copies=copies).meta
+    data = replace(PROFILES["ci"].data, world=10, world_copies=3, val_fraction=0.1, copy_practice=0)
+    artifacts, meta = stage_02_on(corpus, data, tokenizer, tmp_path, monkeypatch)
     written = documents_in(artifacts, "train", tokenizer)
     world_objects = world.world_of(data, 0).objects
     assert len(world_objects) == 10
@@ -201,6 +210,20 @@ def test_readings_count_every_copy_of_every_form_in_the_token_file(tokenizer, tm
     passes = 100 * 4 * 16 / meta["splits"]["train"]["tokens"]
     assert world_readings(meta, config, context_length=16) == pytest.approx(len(FORM_OPENINGS) * 3 * passes)
     assert world_readings(meta, config, context_length=16, steps=50) == pytest.approx(len(FORM_OPENINGS) * 3 * passes / 2)
+
+
+def test_copy_practice_goes_to_training_only_and_never_names_an_object_asked_about(tokenizer, tmp_path, monkeypatch):
+    corpus = [Document(f"json.{verb}_{noun}", f"json.{verb}_{noun}(x)\n\nReturn the {noun} {verb}ed.", PYTHON_DOCS)
+              for verb in ("load", "dump", "parse", "scan") for noun in ("table", "value", "string", "number")]
+    data = replace(PROFILES["ci"].data, world=8, world_copies=1, val_fraction=0.1, copy_practice=25)
+    artifacts, meta = stage_02_on(corpus, data, tokenizer, tmp_path, monkeypatch)
+    assert meta["sources"][COPY_SOURCE] == 25 and meta["train_tokens_by_source"][COPY_SOURCE] > 0
+    practice = [text for text in documents_in(artifacts, "train", tokenizer) if text.endswith(".") and
+                text.count(text.rsplit(" ", 1)[1][:-1]) == 2 and text.startswith(("Say ", "The name ", "Copy "))]
+    assert len(practice) == 25
+    assert not any(text.startswith(("Say ", "The name ", "Copy ")) for text in documents_in(artifacts, "val", tokenizer))
+    asked = {q.name for questions in world.course_questions(data, 0).values() for q in questions}
+    assert not {text.rsplit(" ", 1)[1][:-1] for text in practice} & asked
 
 
 def test_an_older_meta_json_asks_for_stage_02_again(tokenizer, tmp_path):

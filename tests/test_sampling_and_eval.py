@@ -130,6 +130,14 @@ def test_small_talk_asks_every_phrasing_fine_tuning_holds(monkeypatch):
     assert len(asked) == len(COURSE_CONVERSATIONS) and [in_form for _, _, in_form in answers].count(True) == 1
 
 
+def test_wilson_interval_holds_the_rate_exactly_even_at_0_and_100_percent():
+    for trials in range(1, 60):
+        for successes in range(trials + 1):
+            low, high = wilson_interval(successes, trials)
+            assert 0.0 <= low <= successes / trials <= high <= 1.0, (successes, trials)
+    assert wilson_interval(6, 6)[1] == 1.0 and wilson_interval(0, 11)[0] == 0.0
+
+
 def test_wilson_interval_contains_the_rate_and_narrows_with_more_questions():
     low, high = wilson_interval(25, 100)
     assert low < 0.25 < high and 0.0 <= low and high <= 1.0

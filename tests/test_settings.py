@@ -19,14 +19,14 @@ PROFILE = PROFILES["ci"]
 # where 0 is a real choice (none, no decay, no warmup), and the value above the valid range where
 # there is one; every numeric field must be in ZERO_MEANS_SOMETHING or refuse 0, and be in
 # TOO_LARGE or in NO_UPPER_BOUND: a new field added without a thought fails the test below
-ZERO_MEANS_SOMETHING = {"data.docs_copies", "data.world_copies", "data.mixed_questions", "data.unknown_share",
+ZERO_MEANS_SOMETHING = {"data.docs_copies", "data.copy_practice", "data.world_copies", "data.mixed_questions", "data.unknown_share",
                         "model.dropout",
                         "warmup_steps", "min_lr_ratio", "weight_decay", "sample_interval", "seed"}
 TOO_LARGE = {"data.val_fraction": 1.0, "data.mixed_questions": 1.5, "data.unknown_share": 4.5,
              "model.dropout": 1.0, "model.n_head": 3, "min_lr_ratio": 1.5, "weight_decay": 2.0,
              "decay_fraction": 1.5, "warmup_steps": 10**9, "reinforce.samples": 5}
 # data.world: its upper bound is the documentation's count, which stage 02 checks (test_world.py)
-NO_UPPER_BOUND = {"data.docs_copies", "data.world", "data.world_copies", "data.mixed_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
+NO_UPPER_BOUND = {"data.docs_copies", "data.copy_practice", "data.world", "data.world_copies", "data.mixed_copies", "data.corpus_max_bytes", "data.tokenize_workers", "tokenizer.bpe_train_bytes",
                   "tokenizer.train_bytes", "model.vocab_size", "model.context_length", "model.n_layer",
                   "model.n_embd", "model.vocab_multiple", "model.logit_softcap", "max_steps", "learning_rate",
                   "embedding_learning_rate", "head_learning_rate",
