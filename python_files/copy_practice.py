@@ -7,7 +7,7 @@ occurred before and predicts the token that followed it there. The Python docume
 repeats a string its reader has never seen, and the cpu model did not learn to copy from it
 (benchmarks/copying.py: a random sequence written twice is predicted no better the second time).
 
-So pretraining may read a few thousand of these sentences (`DataConfig.copy_practice`): each
+So pretraining may read thousands of these sentences (`DataConfig.copy_practice`): each
 writes a made-up name, a few words, and the same name again, and the second copy can only be
 predicted by copying the first. The names are built from the words of every documented name, so
 no part of them can be guessed, and none of them is a name a question of stages 05-07 asks about.
@@ -46,9 +46,11 @@ def name_words(real_names: set[str]) -> list[str]:
 def practice_names(real_names: set[str], count: int, seed: int, avoid: set[str] = frozenset()) -> list[str]:
     """`count` names of no documented object and none in `avoid`: a real module followed by one
     to three random words (as a function, ``json.table_order``) or two (as a class,
-    ``json.TableOrder``), or a real name one edit away (``json.dumsp``), a third each."""
+    ``json.TableOrder``), or a real name one edit away (``json.dumsp``), a third each. Only the
+    dotted names of `real_names` are built from (not pages such as ``topic:string-methods``)."""
     rng = random.Random(seed_for(seed, "copy practice names"))
-    ordered, words = sorted(real_names), name_words(real_names)
+    ordered = sorted(name for name in real_names if IDENTIFIER.fullmatch(name))
+    words = name_words(set(ordered))
     modules = sorted({name.split(".")[0] for name in ordered})
     if count and len(words) < 3:
         raise CourseError(f"The documented names give {len(words)} words, and copy practice builds its names from "
@@ -74,7 +76,7 @@ def practice_names(real_names: set[str], count: int, seed: int, avoid: set[str] 
             taken.add(name)
             names.append(name)
     if len(names) < count:
-            raise CourseError(f"Could not make {count} copy-practice names from {len(real_names)} real ones: "
+        raise CourseError(f"Could not make {count} copy-practice names from {len(ordered)} real ones: "
                           f"ask for fewer (data.copy_practice).")
     return names
 

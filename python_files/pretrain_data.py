@@ -34,7 +34,7 @@ import numpy as np
 
 from .artifacts import Artifacts, atomic_path, atomic_write_text, exclusive, remove_stale_temporaries
 from .chat_format import render_conversation
-from .copy_practice import COPY_SOURCE, IDENTIFIER, copy_documents
+from .copy_practice import COPY_SOURCE, copy_documents
 from .corpus import PACKAGE_DOCS, PYTHON_AND_PACKAGE_DOCS, PYTHON_DOCS, python_docs, stream_corpus
 from .document import Document, clean_text, is_validation, text_hash
 from .documentation import pretraining_conversations, question_documents
@@ -80,7 +80,7 @@ def pretraining_documents(data: DataConfig, artifacts: Artifacts, seed: int) -> 
 def copy_practice_documents(data: DataConfig, seed: int) -> list[Document]:
     """`data.copy_practice` sentences that repeat a made-up name (copy_practice.py), none of them
     a documented name or a name any question of stages 05-07 asks about."""
-    documented = {document.name for document in question_documents(data) if IDENTIFIER.fullmatch(document.name)}
+    documented = {document.name for document in question_documents(data)}
     asked = {question.name for questions in course_questions(data, seed).values() for question in questions}
     return copy_documents(documented, data.copy_practice, seed, avoid=asked)
 

@@ -256,10 +256,10 @@ CPU_WORLD = {"world": 500, "world_copies": 9}
 MIXED_TRAINING = {"mixed_questions": 1.0, "mixed_copies": 3}
 # Copy practice (copy_practice.py): sentences that write a made-up name twice, so that the model
 # learns to copy a name it never read ("I don't know json.dumsp"). Measured on the cpu model
-# (benchmarks/extraction_levers.md): made-up names answered right 2% (1-7%) without it, 5% with
-# 4,000 sentences, 55% with 12,000 and 62% with 16,000 (in four forms, two of which start a
-# document with the name); the held-out objects 41% -> 36% (their intervals overlap), the facts
-# read 107 times instead of 137. colab and gpu have none: models trained on hundreds of millions
+# (benchmarks/extraction_levers.md, the fine-tuned model of 06): made-up names answered right
+# 2% (1-7%) without it, 5% with 4,000 sentences, 55% with 12,000, and 58% with the profile's
+# 16,000; the held-out objects 41% -> 34% (after reinforcement 48% -> 37%), the facts read 107
+# times instead of 137. colab and gpu have none: models trained on hundreds of millions
 # of tokens of web text learn to copy on their own (induction heads form early in training:
 # Olsson et al., arXiv 2209.11895); not measured here.
 CPU_COPY_PRACTICE = 16_000
