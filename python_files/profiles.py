@@ -263,6 +263,11 @@ MIXED_TRAINING = {"mixed_questions": 1.0, "mixed_copies": 3}
 # of tokens of web text learn to copy on their own (induction heads form early in training:
 # Olsson et al., arXiv 2209.11895); not measured here.
 CPU_COPY_PRACTICE = 16_000
+# With copy practice the copy is learned in pretraining, and fewer made-up questions are needed
+# to teach when to decline: three quarters of UNKNOWN_SHARE measured held-out 38% (33-45%),
+# untaught 27% (22-33%), made-up names 54% (45-63%) against the full share's 34%, 21%, 58% at 06
+# (benchmarks/extraction_levers.md; every difference within the intervals).
+CPU_UNKNOWN_SHARE = 0.1875
 
 # small, clean sets weigh more; large synthetic ones are capped
 COLAB_MIXTURE = (
@@ -310,7 +315,7 @@ PROFILES = {
     "cpu": Profile(
         name="cpu",
         data=DataConfig(corpus="python-docs", corpus_max_bytes=None, val_fraction=0.05, **CPU_WORLD, **MIXED_TRAINING,
-                        copy_practice=CPU_COPY_PRACTICE),
+                        copy_practice=CPU_COPY_PRACTICE, unknown_share=CPU_UNKNOWN_SHARE),
         tokenizer=TokenizerConfig(bpe_train_bytes=2_000_000, train_bytes=10_000_000),
         model=GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=4, n_embd=192, **MODERN_MODEL),
         pretrain=PretrainConfig(max_steps=800, learning_rate=4e-3, warmup_steps=50, batch_size=16,

@@ -24,7 +24,7 @@ def test_moving_the_course_rewrites_every_copy_and_nothing_else(tmp_path, monkey
     assert address.course_address() == "https://github.com/someone/fork"
     moved = (tmp_path / "06_sft/06b_reinforcement.ipynb").read_text()
     assert old not in moved and address.owner_and_name(old) not in moved
-    assert 'COURSE_REPOSITORY = \\"https://github.com/someone/fork\\"' in moved   # as JSON writes it
+    assert "git clone -q --depth=1 https://github.com/someone/fork /content/" in moved
     assert "colab.research.google.com/github/someone/fork/blob/main/06_sft/" in moved
     assert len(moved.splitlines()) == len(notebook.splitlines()), "only the address changed"
 

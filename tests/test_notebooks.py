@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from python_files.course_address import course_address, owner_and_name
+from python_files.notebook_setup import COLAB_COURSE
 from python_files.run_notebooks import WIDGET_STATE, WIDGET_VIEW, course_notebooks, widgets_as_text
 
 NOTEBOOKS = course_notebooks([])
@@ -93,9 +94,8 @@ def test_each_notebook_sets_up_colab_and_ends_with_checks(path):
     cells = code_cells(path)
     text = path.read_text(encoding="utf-8")
     setup = "".join(cells[0]["source"])
-    assert "google.colab" in setup
-    assert f'COURSE_REPOSITORY = "{course_address()}"' in setup, "the address of pyproject.toml"
-    assert 'requirements-colab.txt' in setup and 'requirements.txt"' not in setup, "only what Colab lacks"
+    assert f"git clone -q --depth=1 {course_address()} {COLAB_COURSE}" in setup, "the address of pyproject.toml"
+    assert setup.rstrip().endswith(f'set_up("{path.parent.name}")'), "on Colab, set_up moves into this folder"
     badge = f"/github/{owner_and_name(course_address())}/blob/main/{path.parent.name}/{path.name}"
     assert badge in text, "the Colab badge opens this notebook, at the course's address"
     assert "".join(cells[-1]["source"]).count("assert ") >= 3
