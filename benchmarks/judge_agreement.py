@@ -3,8 +3,9 @@
     python -m benchmarks.judge_agreement
     LLM_PROFILE=cpu python -m benchmarks.judge_agreement --draw FILE   # answers of the last run of 07, to label
 
-There are two sets of labels (`LABEL_SETS`): answers of the model before the world, and answers
-of the committed run since (the judge is checked on the model it judges). `--draw` writes a
+There are three sets of labels (`LABEL_SETS`): answers of the model before the world, of the
+world's run before copy practice, and of the committed run (the judge is checked on the model it
+judges). `--draw` writes a
 new set to label, without labels: answers that notebook 07 saved, drawn at random.
 
 For each candidate judge of documented objects, the bar (the least F1 counted correct) is chosen
@@ -37,7 +38,10 @@ from python_files.qa_eval import (CORRECT_F1, admits_not_knowing, content_f1, co
 
 LABELS = Path(__file__).parent / "judge_labels" / "labels.jsonl"
 WORLD_LABELS = Path(__file__).parent / "judge_labels" / "labels_world.jsonl"
-LABEL_SETS = {"the model before the world": LABELS, "the world's run": WORLD_LABELS}
+# the committed run: the world, with copy practice (the model the judge judges now)
+COMMITTED_LABELS = Path(__file__).parent / "judge_labels" / "labels_copy_practice.jsonl"
+LABEL_SETS = {"the model before the world": LABELS, "the world's run before copy practice": WORLD_LABELS,
+              "the committed run, with copy practice": COMMITTED_LABELS}
 # what --draw takes of each group of notebook 07's answers (results.json)
 DRAWN = {("held-out", True): 100, ("held-out", False): 50, ("made-up", True): 25, ("outside", True): 25}
 BARS = [round(0.05 * i, 2) for i in range(4, 20)]

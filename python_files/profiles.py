@@ -266,7 +266,8 @@ CPU_COPY_PRACTICE = 16_000
 # With copy practice the copy is learned in pretraining, and fewer made-up questions are needed
 # to teach when to decline: three quarters of UNKNOWN_SHARE measured held-out 38% (33-45%),
 # untaught 27% (22-33%), made-up names 54% (45-63%) against the full share's 34%, 21%, 58% at 06
-# (benchmarks/extraction_levers.md; every difference within the intervals).
+# (benchmarks/extraction_levers.md; every difference within the intervals). Through the notebooks,
+# after 06b: 38%, 26%, 63% and small talk 46 of 47, against 37%, 22%, 61% and 42 of 47.
 CPU_UNKNOWN_SHARE = 0.1875
 
 # small, clean sets weigh more; large synthetic ones are capped

@@ -1,10 +1,10 @@
 """The answer judge of notebook 07 against answers labelled by hand (benchmarks/judge_labels)."""
 
-from benchmarks.judge_agreement import WORLD_LABELS, all_labels, as_question, counts, draw, kappa, read_labels, truth
+from benchmarks.judge_agreement import COMMITTED_LABELS, all_labels, as_question, counts, draw, kappa, read_labels, truth
 from python_files.qa_eval import score
 
 LABELS = all_labels()
-WORLD = read_labels(WORLD_LABELS)
+COMMITTED = read_labels(COMMITTED_LABELS)
 
 
 def agreement(labels: list[dict]) -> dict[str, int]:
@@ -25,10 +25,10 @@ def test_the_judge_agrees_with_the_reader_on_at_least_nine_answers_in_ten():
 
 
 def test_the_model_the_judge_judges_now_has_200_labels_of_its_own_and_the_judge_agrees_on_them():
-    assert len(WORLD) >= 200 and {label["model"] for label in WORLD} <= {"after 06", "after 06b"}
-    assert {label["group"] for label in WORLD} == {"held-out", "made-up", "outside"}
-    assert all(label["why"].strip() for label in WORLD), "every label says why"
-    c = agreement(WORLD)
+    assert len(COMMITTED) >= 200 and {label["model"] for label in COMMITTED} <= {"after 06", "after 06b"}
+    assert {label["group"] for label in COMMITTED} == {"held-out", "made-up", "outside"}
+    assert all(label["why"].strip() for label in COMMITTED), "every label says why"
+    c = agreement(COMMITTED)
     assert (c["both right"] + c["both wrong"]) / sum(c.values()) >= 0.9 and kappa(c) >= 0.6
 
 
