@@ -38,6 +38,8 @@ from python_files.tokenizer import TextTokenizer
 from python_files.world import course_questions
 
 ROWS = ["data.mixed_questions=0", "", "data.mixed_copies=6"]
+# the rates of a row; the last only where the row asks exact-match facts (data.kind_questions)
+KINDS = ("held-out objects", "held-out, untaught phrasing", "made-up names", "held-out, kind and module")
 
 
 def row_artifacts(profile: Profile, row: str) -> Artifacts:
@@ -73,13 +75,13 @@ def run_row(profile: Profile, row: str, device) -> dict:
     base = load_model(Checkpoints(artifacts.checkpoints("pretrain")).best, device, tokenizer.sha256)
     model = load_model(Checkpoints(artifacts.checkpoints("sft")).best, device, tokenizer.sha256)
     test = questions["test"]
-    held_out = [q for q in test if q.group == "held-out" and q.taught]
+    held_out = [q for q in test if q.group == "held-out" and q.taught and q.aspect == "summary"]
     recall = [s.correct for s in recalled(base, tokenizer, held_out)]
     table = summary_table(answer_all(model, tokenizer, test))
     talk = small_talk(model, tokenizer)
     return {"row": row, "readings": world_readings(meta, profile.pretrain, profile.model.context_length),
             "recalled": sum(recall) / len(recall),
-            **{kind: rate(table, kind) for kind in ("held-out objects", "held-out, untaught phrasing", "made-up names")},
+            **{kind: rate(table, kind) for kind in KINDS if kind in table},
             "small talk": [sum(in_form for *_, in_form in talk), len(talk)],
             "minutes": (time.perf_counter() - start) / 60}
 
@@ -102,8 +104,10 @@ def main() -> None:
             atomic_write_text(results, json.dumps(numbers, indent=1))
         print(f"{row or 'the profile':<26} {numbers['readings']:>8.0f} {numbers['recalled']:>8.0%}  " + "".join(
             f"{format_rate(numbers[kind]['correct'], numbers[kind]['correct_95']):<15}"
-            for kind in ("held-out objects", "held-out, untaught phrasing", "made-up names"))
-              + f"{numbers['small talk'][0]} of {numbers['small talk'][1]}  ({numbers['minutes']:.0f} min)", flush=True)
+            for kind in KINDS[:3])
+              + f"{numbers['small talk'][0]} of {numbers['small talk'][1]}  ({numbers['minutes']:.0f} min)"
+              + (f"  kind and module: {format_rate(numbers[KINDS[3]]['correct'], numbers[KINDS[3]]['correct_95'])}"
+                 if KINDS[3] in numbers else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def draw(results: dict, seed: int = 33) -> list[dict]:
     rng = random.Random(seed)
     drawn = []
     for (group, taught), count in DRAWN.items():
-        answers = [a for a in results["answers"] if a["group"] == group and a["taught"] == taught]
+        answers = [a for a in results["answers"] if a["group"] == group and a["taught"] == taught
+                   and a.get("aspect", "summary") == "summary"]    # a kind question needs no judge
         drawn += rng.sample(answers, min(count, len(answers)))
     rng.shuffle(drawn)
     model = "after 06b" if "06b" in results["model"] else "after 06"

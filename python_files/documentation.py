@@ -34,6 +34,11 @@ UNTAUGHT_PHRASINGS = ["what's {name} used for?", "How does {name} work?", "I kee
                       "Give me a one-line summary of {name}.", "{name}?", "Do you know what {name} does?",
                       "What's the point of {name}?"]
 UNKNOWN_ANSWER = "I don't know {name}: it is not in the Python documentation I learned from."
+# Exact-match facts (data.kind_questions): what kind of object a name is and where it is written.
+# A right answer is one sentence, word for word: no judge is needed to score it.
+KIND_TEMPLATES = ["What kind of object is {name}?", "Is {name} a function, a class or a method?",
+                  "Which module is {name} in?"]
+KIND_ANSWER = "A {kind} in the module {module}."
 # parts of made-up names: real modules with functions they do not have
 MADE_UP_VERBS = ["compress", "flatten", "normalize", "shuffle", "validate", "merge", "render",
                  "encrypt", "summarize", "reverse", "upload", "translate"]
@@ -94,6 +99,7 @@ class Question:
     # made-up: no such object; outside: a documented object outside the world
     group: str = "fine-tuning"
     taught: bool = True     # asked in one of QUESTION_TEMPLATES (False: UNTAUGHT_PHRASINGS)
+    aspect: str = "summary"  # what it asks: "summary" (what the object does) or "kind" (KIND_TEMPLATES)
 
 
 def docstring_summary(text: str, max_characters: int = 200) -> str | None:
@@ -127,14 +133,23 @@ class Facts:
     module: str
     heading: str
     sentences: list[str]    # the summary (the first sentence) first
+    kind: str = "function"  # "module", "class", "method" or "function", read from the heading
 
     @property
     def summary(self) -> str:
         return self.sentences[0]
 
+    @property
+    def defined_in(self) -> str:
+        """The module the object is written in: its name without the last part (a method's,
+        without its class too): json.dumps -> json, json.decoder.JSONDecoder.decode -> json.decoder."""
+        parts = self.name.split(".")
+        return ".".join(parts[:-2] if self.kind == "method" else parts[:-1])
 
-def facts_of(document: Document, modules: set[str]) -> Facts | None:
-    """The facts of a documented object, or None when its docstring has no summary."""
+
+def facts_of(document: Document, modules: set[str], classes: set[str] = frozenset()) -> Facts | None:
+    """The facts of a documented object, or None when its docstring has no summary. `modules`
+    and `classes`: the names of the documentation's modules and classes."""
     summary = docstring_summary(document.text)
     if summary is None or document.name.startswith("topic:") or document.source != PYTHON_DOCS:
         return None
@@ -142,7 +157,18 @@ def facts_of(document: Document, modules: set[str]) -> Facts | None:
     module = next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in modules),
                   parts[0])
     rest = [sentence for sentence in docstring_sentences(document.text) if sentence != summary]
-    return Facts(document.name, module, document.text.partition("\n")[0], [summary] + rest)
+    heading = document.text.partition("\n")[0]
+    return Facts(document.name, module, heading, [summary] + rest, kind_of(document.name, heading, classes))
+
+
+def kind_of(name: str, heading: str, classes: set[str]) -> str:
+    """What an object is, from its document's heading (``Module json``, ``class json.JSONDecoder``,
+    ``json.dumps(obj, ...)``): a module, a class, a method (a call whose parent is a class) or a function."""
+    if heading.startswith("Module "):
+        return "module"
+    if heading.startswith("class "):
+        return "class"
+    return "method" if name.rpartition(".")[0] in classes else "function"
 
 
 def follow_up(facts: Facts, rng: random.Random) -> tuple[str, str] | None:
@@ -220,15 +246,19 @@ def one_edit(word: str, rng: random.Random) -> str:
 def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, outside: list[Facts] = (),
                    questions_per_object: int = len(QUESTION_TEMPLATES), val_share: float = 0.1,
                    made_up_in_test: int = 120, outside_in_test: int = 100,
-                   unknown_share: float = UNKNOWN_SHARE) -> dict[str, list[Question]]:
+                   unknown_share: float = UNKNOWN_SHARE, kind_questions: bool = False) -> dict[str, list[Question]]:
     """The questions of each split, about the world's two halves (world.world_halves):
 
     - train: each object of the fine-tuning half in `questions_per_object` of the taught
-      phrasings (the first with a follow-up), and `unknown_share` made-up names a question;
+      phrasings (the first with a follow-up), and `unknown_share` made-up names a question
+      about a real object;
     - val: the same about `val_share` of the fine-tuning half, which training does not ask about;
     - test: each held-out object once in a taught phrasing and once in an untaught one;
       `made_up_in_test` made-up names, enough to measure the rate of right "I don't know"s to
       within about +-9 points; and up to `outside_in_test` documented objects outside the world.
+
+    With `kind_questions`, every object but a module is also asked once what kind of object it
+    is (`kind_question`), in train and val about the fine-tuning half, in test about the held-out half.
     """
     if not fine_tuning or not held_out:
         raise CourseError("The world has no objects to ask about: the offline fine-tuning set needs the Python "
@@ -242,6 +272,9 @@ def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, o
                          for facts in split_objects
                          for number, template in enumerate(rng.sample(QUESTION_TEMPLATES, questions_per_object))]
                  for split, split_objects in objects.items()}
+    if kind_questions:    # questions about real objects too: the made-up share counts them
+        for split, split_objects in objects.items():
+            questions[split] += [kind_question(facts, "fine-tuning", rng) for facts in split_objects if facts.kind != "module"]
     made_up = {split: round(len(questions[split]) * unknown_share) for split in objects}
     names = made_up_names(world_names, sum(made_up.values()) + made_up_in_test, seed,
                           avoid={facts.name for facts in outside})
@@ -257,7 +290,15 @@ def docs_questions(fine_tuning: list[Facts], held_out: list[Facts], seed: int, o
     questions["test"] += [Question(facts.name, rng.choice(QUESTION_TEMPLATES).format(name=facts.name), facts.summary,
                                    True, group="outside")
                           for facts in rng.sample(list(outside), min(outside_in_test, len(outside)))]
+    if kind_questions:
+        questions["test"] += [kind_question(facts, "held-out", rng) for facts in held_out if facts.kind != "module"]
     return questions
+
+
+def kind_question(facts: Facts, group: str, rng: random.Random) -> Question:
+    """ "What kind of object is json.dumps?" "A function in the module json." """
+    return Question(facts.name, rng.choice(KIND_TEMPLATES).format(name=facts.name),
+                    KIND_ANSWER.format(kind=facts.kind, module=facts.defined_in), True, group=group, aspect="kind")
 
 
 def made_up_questions(names: list[str], rng: random.Random) -> list[Question]:

@@ -95,6 +95,10 @@ class DataConfig:
     # (copy_practice.py), read in pretraining so that the model learns to copy a name it has
     # never seen, as "I don't know json.dumsp" needs. 0: none.
     copy_practice: int = setting(0, low=0)
+    # Exact-match facts: fine-tuning also asks each object of its half (a module aside) what kind
+    # of object it is and where it is written ("A function in the module json."), and notebook 07
+    # the held-out half: answers scored word for word, with no judge (documentation.KIND_TEMPLATES).
+    kind_questions: bool = False
     sft_mixture: tuple[MixtureSource, ...] = ()   # hub instruction sets added to the docs questions
     # processes for tokenizing (None: all cores)
     tokenize_workers: int | None = setting(None, low=1, optional=True)

@@ -121,6 +121,8 @@ class Scored:
 
 
 def score(question: Question, answer: str) -> Scored:
+    if question.aspect == "kind":    # an exact-match fact: the sentence, word for word
+        return Scored(question, answer, token_f1(answer, question.answer), same_sentence(answer, question.answer))
     if question.known:
         score_ = content_f1(answer, question.answer)
         return Scored(question, answer, score_, score_ >= CORRECT_F1 and not admits_not_knowing(answer))
@@ -169,7 +171,7 @@ def stored(model, tokenizer: TextTokenizer, questions: list[Question], documents
     continues greedily; the first sentence it writes is scored against the reference. A right
     continuation shows the docstring is stored in the weights, whether or not a question can
     take it out. `documents`: the object's name -> its document's text."""
-    objects = list({q.name: q for q in questions if q.known}.values())   # one per object
+    objects = list({q.name: q for q in questions if q.known and q.aspect == "summary"}.values())   # one per object
     end_of_text = tokenizer.special_id(END_OF_TEXT)
     prompts = [[end_of_text] + tokenizer.encode(document_start(clean_text(documents[q.name]))) for q in objects]
     continuations = greedy_continuations(model, prompts, max_new_tokens, {end_of_text}, batch_size)
@@ -182,7 +184,7 @@ def recalled(model, tokenizer: TextTokenizer, questions: list[Question], max_new
     colon (``json.dumps:``), the opening of the world's first fact form (see world.py), and
     continues greedily; the first sentence it writes is scored against the reference: the fact
     recalled from its name, the direction a question asks."""
-    objects = list({q.name: q for q in questions if q.known}.values())   # one per object
+    objects = list({q.name: q for q in questions if q.known and q.aspect == "summary"}.values())   # one per object
     end_of_text = tokenizer.special_id(END_OF_TEXT)
     prompts = [[end_of_text] + tokenizer.encode(f"{q.name}:") for q in objects]
     continuations = greedy_continuations(model, prompts, max_new_tokens, {end_of_text}, batch_size)
@@ -191,14 +193,18 @@ def recalled(model, tokenizer: TextTokenizer, questions: list[Question], max_new
 
 KINDS = {("fine-tuning", True): "fine-tuning objects", ("held-out", True): "held-out objects",
          ("held-out", False): "held-out, untaught phrasing", ("made-up", True): "made-up names",
-         ("outside", True): "outside the world"}
+         ("outside", True): "outside the world",
+         ("fine-tuning", "kind"): "fine-tuning, kind and module", ("held-out", "kind"): "held-out, kind and module"}
 
 
 def question_kind(question: Question) -> str:
     """The row of the tables a question counts in: its group (made-up for any object that does
-    not exist), and for the held-out objects whether it was asked in a phrasing fine-tuning taught."""
+    not exist), whether it asks what kind of object it is (an exact-match fact), and for the
+    held-out objects whether it was asked in a phrasing fine-tuning taught."""
     if not question.known:
         return KINDS["made-up", True]
+    if question.aspect == "kind":
+        return KINDS[question.group, "kind"]
     return KINDS[question.group, question.taught or question.group != "held-out"]
 
 

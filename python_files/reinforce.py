@@ -51,14 +51,16 @@ SAMPLING_TEMPERATURE = 1.0  # the model's own distribution: what policy gradient
 
 def reward(question: Question, answer: str) -> float:
     """How good `answer` is, from 0 to 1, checked against the reference as notebook 07 checks
-    it: the judge's content-word F1 for a documented object, 1 or 0 for a made-up one (1 only for
-    the whole sentence fine-tuning taught, so that a broken one is never learned).
+    it: the judge's content-word F1 for what a documented object does; 1 or 0 for a made-up one
+    (1 only for the whole sentence fine-tuning taught, so that a broken one is never learned) and
+    for an object's kind and module (the one right sentence: "A method in the module json." is
+    not half right when the object is a function).
 
     "I don't know" about a documented object gets 0, not its F1: "I don't know re.compile."
     shares "re.compile" with many references and would score above a wrong guess, and
     reinforcement would teach the model to give up on real objects."""
     scored = score(question, answer)
-    if question.known:
+    if question.known and question.aspect == "summary":
         return 0.0 if admits_not_knowing(answer) else scored.f1
     return float(scored.correct)
 

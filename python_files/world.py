@@ -52,7 +52,8 @@ def module_of(name: str) -> str | None:
 def ordered_facts(documents: list[Document]) -> list[Facts]:
     """The facts of every documented object of `documents`, in the order of `WORLD_RULE`."""
     modules = {document.name for document in documents if document.text.startswith("Module ")}
-    documented = [facts for facts in (facts_of(document, modules) for document in documents) if facts]
+    classes = {document.name for document in documents if document.text.startswith("class ")}
+    documented = [facts for facts in (facts_of(document, modules, classes) for document in documents) if facts]
     # sorted is stable: within a module, and after the world's modules, the documentation's order stays
     return sorted(documented, key=lambda facts: WORLD_MODULES.index(module_of(facts.name))
                   if module_of(facts.name) else len(WORLD_MODULES))
@@ -154,12 +155,15 @@ def world_of(data: DataConfig, seed: int) -> World:
 
 
 def world_questions(documents: list[Document], seed: int, size: int | None = None,
-                    val_fraction: float = 0.0, unknown_share: float = UNKNOWN_SHARE) -> dict[str, list[Question]]:
+                    val_fraction: float = 0.0, unknown_share: float = UNKNOWN_SHARE,
+                    kind_questions: bool = False) -> dict[str, list[Question]]:
     """The questions of every split about the world of `documents` (documentation.docs_questions)."""
     world = world_in(documents, size, seed, val_fraction)
-    return docs_questions(world.fine_tuning, world.held_out, seed, world.outside, unknown_share=unknown_share)
+    return docs_questions(world.fine_tuning, world.held_out, seed, world.outside, unknown_share=unknown_share,
+                          kind_questions=kind_questions)
 
 
 def course_questions(data: DataConfig, seed: int) -> dict[str, list[Question]]:
     """The questions of every split about the profile's world."""
-    return world_questions(question_documents(data), seed, data.world, data.val_fraction, data.unknown_share)
+    return world_questions(question_documents(data), seed, data.world, data.val_fraction, data.unknown_share,
+                           data.kind_questions)

@@ -101,3 +101,43 @@ def test_the_world_leaves_out_the_objects_whose_documents_validation_holds():
     assert validated and not validated & {f.name for f in world.objects}
     assert len(world.objects) == 50 and not validated & {f.name for f in world.outside}
     assert [f.name for f in world.objects] == [d.name for d in documents if d.name not in validated][:50]
+
+
+KIND_DOCS = DOCS + [doc("json.JSONDecoder.decode", "json.JSONDecoder.decode(s)\n\nReturn the Python object of s."),
+                    doc("json.JSONDecoder", "class json.JSONDecoder\n\nSimple JSON decoder."),
+                    doc("json.decoder.scanstring", "json.decoder.scanstring(s)\n\nScan the string s.")]
+
+
+def test_an_objects_kind_and_module_come_from_its_heading_and_its_parent():
+    kinds = {facts.name: (facts.kind, facts.defined_in) for facts in world_facts(KIND_DOCS, None)}
+    assert kinds["json"][0] == "module" and kinds["json.dumps"] == ("function", "json")
+    assert kinds["json.JSONDecoder"] == ("class", "json") and kinds["zipfile.ZipFile"] == ("class", "zipfile")
+    assert kinds["json.JSONDecoder.decode"] == ("method", "json"), "a call whose parent is a class, in the class's module"
+    assert kinds["json.decoder.scanstring"] == ("function", "json.decoder"), "json.decoder is no class"
+
+
+def test_kind_questions_ask_every_object_but_a_module_once_and_count_for_the_made_up_share():
+    from python_files.documentation import KIND_ANSWER
+    from python_files.qa_eval import question_kind, score
+    from python_files.world import world_questions
+
+    plain = world_questions(KIND_DOCS, seed=0, size=9)
+    asked = world_questions(KIND_DOCS, seed=0, size=9, kind_questions=True)
+    world = world_in(KIND_DOCS, 9, seed=0)
+    for split, group, objects in (("train", "fine-tuning", world.fine_tuning[1:]), ("val", "fine-tuning", world.fine_tuning[:1]),
+                                  ("test", "held-out", world.held_out)):
+        kind = [q for q in asked[split] if q.aspect == "kind"]
+        def what_it_does(questions):   # (the test draws its phrasings after the made-up names, now more)
+            return sorted((q.name, q.answer, q.taught) for q in questions if q.aspect == "summary" and q.known)
+        assert what_it_does(asked[split]) == what_it_does(plain[split]), "the same questions about what each object does"
+        assert sorted(q.name for q in kind) == sorted(f.name for f in objects if f.kind != "module")
+        assert {q.group for q in kind} <= {group}
+        assert all(q.answer == KIND_ANSWER.format(kind=f.kind, module=f.defined_in) for q in kind
+                   for f in objects if f.name == q.name)
+        if split != "test":   # a made-up name per four questions about real objects, these included
+            assert sum(not q.known for q in asked[split]) == round(sum(q.known for q in asked[split]) / 4)
+    question = next(q for q in asked["test"] if q.aspect == "kind")
+    assert question_kind(question) == "held-out, kind and module"
+    assert score(question, " " + question.answer.upper()).correct, "case and spacing aside, word for word"
+    wrong_kind = question.answer.replace("function", "klass").replace("method", "klass").replace("class", "function")
+    assert not score(question, wrong_kind).correct and not score(question, question.answer[:-1] + " too.").correct
