@@ -115,7 +115,7 @@ def sample_group(model: GPT, tokenizer: TextTokenizer, question: Question, sampl
 def alternating(questions: list[Question], seed: int) -> list[Question]:
     """The documented and the made-up questions, shuffled, in turn (the fewer repeated).
 
-    The fine-tuning set asks about four documented objects for each made-up one; in those
+    The fine-tuning set asks about several documented objects for each made-up one; in those
     proportions measured runs lost many of their right "I don't know"s (32% -> 19%, and -> 4% at
     four times the learning rate; see the README); taking both kinds in turn kept them.
     """
