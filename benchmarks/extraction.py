@@ -39,7 +39,7 @@ from python_files.world import course_questions
 
 ROWS = ["data.mixed_questions=0", "", "data.mixed_copies=6"]
 # the rates of a row; the last only where the row asks exact-match facts (data.kind_questions)
-KINDS = ("held-out objects", "held-out, untaught phrasing", "made-up names", "held-out, kind and module")
+RATES = ("held-out objects", "held-out, untaught phrasing", "made-up names", "held-out, kind and module")
 
 
 def row_artifacts(profile: Profile, row: str) -> Artifacts:
@@ -81,7 +81,7 @@ def run_row(profile: Profile, row: str, device) -> dict:
     talk = small_talk(model, tokenizer)
     return {"row": row, "readings": world_readings(meta, profile.pretrain, profile.model.context_length),
             "recalled": sum(recall) / len(recall),
-            **{kind: rate(table, kind) for kind in KINDS if kind in table},
+            **{kind: rate(table, kind) for kind in RATES if kind in table},
             "small talk": [sum(in_form for *_, in_form in talk), len(talk)],
             "minutes": (time.perf_counter() - start) / 60}
 
@@ -104,10 +104,10 @@ def main() -> None:
             atomic_write_text(results, json.dumps(numbers, indent=1))
         print(f"{row or 'the profile':<26} {numbers['readings']:>8.0f} {numbers['recalled']:>8.0%}  " + "".join(
             f"{format_rate(numbers[kind]['correct'], numbers[kind]['correct_95']):<15}"
-            for kind in KINDS[:3])
+            for kind in RATES[:3])
               + f"{numbers['small talk'][0]} of {numbers['small talk'][1]}  ({numbers['minutes']:.0f} min)"
-              + (f"  kind and module: {format_rate(numbers[KINDS[3]]['correct'], numbers[KINDS[3]]['correct_95'])}"
-                 if KINDS[3] in numbers else ""), flush=True)
+              + (f"  kind and module: {format_rate(numbers[RATES[3]]['correct'], numbers[RATES[3]]['correct_95'])}"
+                 if RATES[3] in numbers else ""), flush=True)
 
 
 if __name__ == "__main__":

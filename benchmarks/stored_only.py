@@ -32,7 +32,7 @@ from python_files.sft_data import all_conversations, prepare_sft_data
 from python_files.tokenizer import TextTokenizer
 from python_files.world import course_questions
 
-KINDS = ("fine-tuning objects", "held-out objects", "held-out, untaught phrasing", "made-up names")
+RATES = ("fine-tuning objects", "held-out objects", "held-out, untaught phrasing", "made-up names")
 
 
 def row_artifacts(profile: Profile, row: str) -> Artifacts:
@@ -65,7 +65,7 @@ def run_row(profile: Profile, row: str, questions: dict, tokenizer: TextTokenize
     curriculum = list({q.name: q for q in questions["train"] if q.known and q.aspect == "summary"}.values())  # as 07 asks
     table = summary_table(answer_all(model, tokenizer, curriculum + questions["test"]))
     talk = small_talk(model, tokenizer)
-    rates = "".join(f"{format_rate(table[kind]['correct'], table[kind]['correct_95']):<16}" for kind in KINDS)
+    rates = "".join(f"{format_rate(table[kind]['correct'], table[kind]['correct_95']):<16}" for kind in RATES)
     return f"{row:<22} {rates}{sum(in_form for *_, in_form in talk)} of {len(talk)}"
 
 
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"{profile.summary()}\nthe base model does not recall {len(dropped)} of the {len(objects)} objects of "
           f"the fine-tuning half: {', '.join(sorted(dropped))}\n"
           f"their {len(questions['train']) - len(stored_only['train'])} questions are dropped\n")
-    print(f"{'row':<22} " + "".join(f"{kind[:15]:<16}" for kind in KINDS) + "small talk")
+    print(f"{'row':<22} " + "".join(f"{kind[:15]:<16}" for kind in RATES) + "small talk")
     for row, row_questions in (("all objects", questions), ("stored objects only", stored_only)):
         print(run_row(profile, row, row_questions, tokenizer, device), flush=True)
 

@@ -142,7 +142,10 @@ class Facts:
     @property
     def defined_in(self) -> str:
         """The module the object is written in: its name without the last part (a method's,
-        without its class too): json.dumps -> json, json.decoder.JSONDecoder.decode -> json.decoder."""
+        without its class too): json.dumps -> json, json.decoder.JSONDecoder.decode -> json.decoder.
+        Unlike `module`, the nearest prefix among the modules whose documents were read (json for
+        json.decoder.JSONDecoder when json.decoder's document went to validation), it follows the
+        name alone: what a programmer imports from."""
         parts = self.name.split(".")
         return ".".join(parts[:-2] if self.kind == "method" else parts[:-1])
 
