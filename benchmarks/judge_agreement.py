@@ -3,9 +3,9 @@
     python -m benchmarks.judge_agreement
     LLM_PROFILE=cpu python -m benchmarks.judge_agreement --draw FILE   # answers of the last run of 07, to label
 
-There are three sets of labels (`LABEL_SETS`): answers of the model before the world, of the
-world's run before copy practice, and of the committed run (the judge is checked on the model it
-judges). `--draw` writes a
+There are four sets of labels (`LABEL_SETS`): answers of the model before the world, of the
+world's run before copy practice, of the copy-practice run computed on an earlier CPU, and of the
+committed run (the judge is checked on the model it judges). `--draw` writes a
 new set to label, without labels: answers that notebook 07 saved, drawn at random.
 
 For each candidate judge of documented objects, the bar (the least F1 counted correct) is chosen
@@ -39,9 +39,11 @@ from python_files.qa_eval import (CORRECT_F1, admits_not_knowing, content_f1, co
 LABELS = Path(__file__).parent / "judge_labels" / "labels.jsonl"
 WORLD_LABELS = Path(__file__).parent / "judge_labels" / "labels_world.jsonl"
 # the committed run: the world, with copy practice (the model the judge judges now)
-COMMITTED_LABELS = Path(__file__).parent / "judge_labels" / "labels_copy_practice.jsonl"
+COPY_PRACTICE_LABELS = Path(__file__).parent / "judge_labels" / "labels_copy_practice.jsonl"
+COMMITTED_LABELS = Path(__file__).parent / "judge_labels" / "labels_committed_run.jsonl"
 LABEL_SETS = {"the model before the world": LABELS, "the world's run before copy practice": WORLD_LABELS,
-              "the committed run, with copy practice": COMMITTED_LABELS}
+              "the copy-practice run of an earlier CPU": COPY_PRACTICE_LABELS,
+              "the committed run": COMMITTED_LABELS}
 # what --draw takes of each group of notebook 07's answers (results.json)
 DRAWN = {("held-out", True): 100, ("held-out", False): 50, ("made-up", True): 25, ("outside", True): 25}
 BARS = [round(0.05 * i, 2) for i in range(4, 20)]
