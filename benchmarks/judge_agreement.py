@@ -38,8 +38,9 @@ from python_files.qa_eval import (CORRECT_F1, admits_not_knowing, content_f1, co
 
 LABELS = Path(__file__).parent / "judge_labels" / "labels.jsonl"
 WORLD_LABELS = Path(__file__).parent / "judge_labels" / "labels_world.jsonl"
-# the committed run: the world, with copy practice (the model the judge judges now)
+# the same settings as the committed run, computed on an earlier CPU (other weights, other answers)
 COPY_PRACTICE_LABELS = Path(__file__).parent / "judge_labels" / "labels_copy_practice.jsonl"
+# the committed run: the world, with copy practice (the model the judge judges now)
 COMMITTED_LABELS = Path(__file__).parent / "judge_labels" / "labels_committed_run.jsonl"
 LABEL_SETS = {"the model before the world": LABELS, "the world's run before copy practice": WORLD_LABELS,
               "the copy-practice run of an earlier CPU": COPY_PRACTICE_LABELS,
